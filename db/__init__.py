@@ -1,0 +1,1 @@
+"""Database models and photo storage (SQLAlchemy). Arrives with storage and QR downloads."""

@@ -1,0 +1,1 @@
+"""Service, settings, CLI and orchestration around the pure image pipeline."""

@@ -1,0 +1,97 @@
+"""The capture engine: models loaded once from the model store, composing bytes into results.
+
+The CLI runs one in-process; the web service runs one per worker process.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from kiosk.artworks import ArtworkLibrary
+from kiosk.models import ModelStore
+from kiosk.settings import Settings
+from pipeline.codec import decode_image, encode_image
+from pipeline.compose import Composition, Compositor
+from pipeline.faces import MtcnnFaceDetector
+from pipeline.matting import ModnetSegmenter, Segmenter
+from pipeline.rmbg import RmbgSegmenter
+from pipeline.types import Artwork, StageTimings
+
+
+def build_capture_segmenter(settings: Settings, store: ModelStore) -> Segmenter:
+    if settings.segmenter == "modnet":
+        return ModnetSegmenter(
+            store.modnet_session(),
+            long_side=settings.matting_long_side,
+            refine_radius=settings.matting_refine_radius,
+        )
+    return RmbgSegmenter(store.rmbg_model(), backend=settings.segmenter)
+
+
+def build_compositor(settings: Settings, store: ModelStore | None = None) -> Compositor:
+    store = store or ModelStore(settings)
+    if settings.torch_threads > 0:
+        torch.set_num_threads(settings.torch_threads)
+    pnet, rnet, onet = store.mtcnn_states()
+    faces = MtcnnFaceDetector(
+        pnet,
+        rnet,
+        onet,
+        min_face_size_px=settings.face_min_size_px,
+        min_probability=settings.face_min_probability,
+        detect_long_side=settings.face_detect_long_side,
+    )
+    return Compositor(build_capture_segmenter(settings, store), faces)
+
+
+@dataclass(frozen=True)
+class ComposeResult:
+    composition: Composition
+    artwork: Artwork
+    encoded: bytes
+
+    def report(self) -> dict[str, object]:
+        """The result as JSON-friendly values, shared by `artbooth compose --json` and the web API."""
+        subject = self.composition.subject
+        placement = self.composition.placement
+        return {
+            "artwork": self.artwork.spec.id,
+            "people": subject.people,
+            "framing": subject.framing.value,
+            "faces": [
+                {"box": [round(v, 1) for v in face.box], "p": round(face.probability, 4)}
+                for face in subject.faces
+            ],
+            "subject_box": list(subject.box),
+            "placement": {"box": list(placement.box), "rect": list(placement.rect), "scale": round(placement.scale, 4)},
+            "timings_ms": {stage: round(ms, 1) for stage, ms in self.composition.timings.ms.items()},
+        }
+
+
+class Engine:
+    def __init__(self, settings: Settings, library: ArtworkLibrary | None = None) -> None:
+        self.settings = settings
+        self.library = library or ArtworkLibrary(settings)
+
+    @functools.cached_property
+    def compositor(self) -> Compositor:
+        # Loaded on first use, so a bad photo or artwork is refused before seconds of model loading.
+        return build_compositor(self.settings)
+
+    def compose(self, photo_bytes: bytes, artwork: str | Path, *, output_suffix: str = ".jpg") -> ComposeResult:
+        """Compose into the artwork with this id (str) or from these files (Path, the CLI's only)."""
+        timings = StageTimings()
+        with timings.measure("decode"):
+            photo = decode_image(photo_bytes, max_pixels=self.settings.max_image_pixels)
+        with timings.measure("artwork"):
+            loaded = self.library.get(artwork) if isinstance(artwork, str) else self.library.load_files(artwork)
+        with timings.measure("models"):
+            compositor = self.compositor  # about 0 ms once loaded
+        composition = compositor(photo, loaded, timings)
+        with timings.measure("encode"):
+            encoded = encode_image(composition.image, output_suffix)
+        return ComposeResult(composition=composition, artwork=loaded, encoded=encoded)

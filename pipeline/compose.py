@@ -1,0 +1,53 @@
+"""The capture pipeline: faces -> segmentation -> subject and framing -> foreground colours -> placement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from pipeline.errors import NoPersonError
+from pipeline.matting import Segmenter, estimate_foreground
+from pipeline.placement import composite, plan_placement
+from pipeline.subject import find_subject
+from pipeline.types import Artwork, Face, Placement, StageTimings, Subject
+
+
+class FaceDetector(Protocol):
+    def detect(self, image: np.ndarray) -> list[Face]: ...
+
+
+@dataclass(frozen=True)
+class Composition:
+    image: np.ndarray  # RGB uint8 at the artwork's resolution
+    subject: Subject
+    placement: Placement
+    timings: StageTimings
+
+
+class Compositor:
+    """Composes a visitor's photo into an artwork with models loaded once and passed in."""
+
+    def __init__(self, segmenter: Segmenter, face_detector: FaceDetector) -> None:
+        self._segmenter = segmenter
+        self._face_detector = face_detector
+
+    def __call__(self, photo: np.ndarray, artwork: Artwork, timings: StageTimings | None = None) -> Composition:
+        timings = timings if timings is not None else StageTimings()
+        with timings.measure("faces"):
+            faces = self._face_detector.detect(photo)
+        if not faces:
+            # Matting costs the most; a photo with nobody in it need not pay for it.
+            raise NoPersonError()
+        with timings.measure("segmentation"):
+            alpha = self._segmenter(photo)
+        with timings.measure("subject"):
+            subject = find_subject(alpha, faces)
+        with timings.measure("foreground"):
+            foreground = estimate_foreground(photo, subject.alpha)
+        with timings.measure("placement"):
+            placement = plan_placement(subject, artwork)
+            image = composite(artwork, foreground, subject, placement)
+        return Composition(image=image, subject=subject, placement=placement, timings=timings)
+

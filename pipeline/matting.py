@@ -1,0 +1,161 @@
+"""Subject extraction: an alpha matte and the subject's own colours near its edge.
+
+Backends produce a coarse alpha at network resolution; `refine_alpha` carries it to the
+photo's resolution with a guided filter so the edge follows the photo's real edges (hair,
+sleeves) instead of the network's blurry upsampling. `estimate_foreground` then removes
+the old room's colour from edge pixels, so it cannot fringe into the painting.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+# Alphas this close to 0 or 1 are sensor noise in the matte, not translucency; snapping
+# them keeps the artwork untouched outside the subject and the subject solid inside.
+_ALPHA_SNAP = 0.02
+
+
+class Segmenter(Protocol):
+    """Anything that maps an RGB uint8 photo to a float32 alpha of the same height and width."""
+
+    def __call__(self, image: np.ndarray) -> np.ndarray: ...
+
+
+class ModnetSegmenter:
+    """MODNet portrait matting (onnxruntime), for captures."""
+
+    def __init__(self, session, *, long_side: int = 512, refine_radius: int = 8) -> None:
+        self._session = session
+        self._input_name = session.get_inputs()[0].name
+        self._long_side = long_side
+        self._refine_radius = refine_radius
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        net_w, net_h = _network_size(width, height, self._long_side, multiple=32)
+        small = cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_AREA)
+        blob = (small.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        coarse = self._session.run(None, {self._input_name: blob})[0][0, 0]
+        return refine_alpha(image, coarse, radius=self._refine_radius)
+
+
+class SelfieSegmenter:
+    """MediaPipe selfie segmentation (OpenCV's TFLite reader), for the live preview.
+
+    The general model takes 256x256, the landscape one 256x144; both take RGB in [0, 1].
+    """
+
+    def __init__(self, net, *, landscape: bool = False, refine_radius: int = 4) -> None:
+        self._net = net
+        self._input_size = (256, 144) if landscape else (256, 256)
+        self._refine_radius = refine_radius
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        small = cv2.resize(image, self._input_size, interpolation=cv2.INTER_AREA)
+        blob = (small.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+        self._net.setInput(blob)
+        coarse = self._net.forward()[0, 0]
+        return refine_alpha(image, coarse, radius=self._refine_radius)
+
+
+def _network_size(width: int, height: int, long_side: int, multiple: int) -> tuple[int, int]:
+    scale = long_side / max(width, height)
+    return (
+        max(multiple, int(round(width * scale / multiple)) * multiple),
+        max(multiple, int(round(height * scale / multiple)) * multiple),
+    )
+
+
+def refine_alpha(
+    image: np.ndarray, coarse_alpha: np.ndarray, *, radius: int, eps: float = 1e-3
+) -> np.ndarray:
+    """Upsample a coarse alpha to ``image``'s size, guided by the image's luminance (He et al.)."""
+    height, width = image.shape[:2]
+    alpha = cv2.resize(coarse_alpha.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    guide = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    refined = guided_filter(guide, alpha, radius=radius, eps=eps)
+    np.clip(refined, 0.0, 1.0, out=refined)
+    refined[refined < _ALPHA_SNAP] = 0.0
+    refined[refined > 1.0 - _ALPHA_SNAP] = 1.0
+    return refined
+
+
+def guided_filter(guide: np.ndarray, source: np.ndarray, *, radius: int, eps: float) -> np.ndarray:
+    """Edge-preserving smoothing of ``source`` whose edges follow ``guide`` (both float32, one channel)."""
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def box(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
+
+    mean_i = box(guide)
+    mean_p = box(source)
+    cov_ip = box(guide * source) - mean_i * mean_p
+    var_i = box(guide * guide) - mean_i * mean_i
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
+
+
+def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The subject's colours with the background's contribution removed at the edge.
+
+    Blur-fusion foreground estimation (Forte & Pitié, 2021): a wide pass gets local
+    foreground and background colour means, a narrow pass sharpens them; each solves the
+    compositing equation I = aF + (1-a)B for F given the local B. Only pixels with a
+    fractional alpha change; the wide pass runs at a quarter of the resolution because
+    its 181-pixel box means carry no detail worth the cost.
+    """
+    foreground = image.copy()
+    band = (alpha > 0.0) & (alpha < 1.0)
+    if not band.any():
+        return foreground
+    rows, cols = np.nonzero(alpha > 0.0)
+    margin = _WIDE_RADIUS
+    y0, y1 = max(rows.min() - margin, 0), min(rows.max() + margin + 1, alpha.shape[0])
+    x0, x1 = max(cols.min() - margin, 0), min(cols.max() + margin + 1, alpha.shape[1])
+
+    colours = image[y0:y1, x0:x1].astype(np.float32) / 255.0
+    a = alpha[y0:y1, x0:x1, None].astype(np.float32)
+    height, width = a.shape[:2]
+    small_size = (max(1, width // _WIDE_DOWNSCALE), max(1, height // _WIDE_DOWNSCALE))
+    small_colours = cv2.resize(colours, small_size, interpolation=cv2.INTER_AREA)
+    small_a = cv2.resize(a, small_size, interpolation=cv2.INTER_AREA)[:, :, None]
+    wide_fg, wide_bg = _local_means(small_colours, small_colours, small_a, _WIDE_RADIUS // _WIDE_DOWNSCALE)
+    wide_fg = cv2.resize(wide_fg, (width, height), interpolation=cv2.INTER_LINEAR)
+    wide_bg = cv2.resize(wide_bg, (width, height), interpolation=cv2.INTER_LINEAR)
+    fg = _solve_foreground(colours, wide_fg, wide_bg, a)
+
+    narrow_fg, narrow_bg = _local_means(fg, wide_bg, a, _NARROW_RADIUS)
+    fg = _solve_foreground(colours, narrow_fg, narrow_bg, a)
+
+    roi_band = band[y0:y1, x0:x1]
+    foreground[y0:y1, x0:x1][roi_band] = np.clip(np.rint(fg[roi_band] * 255.0), 0, 255).astype(np.uint8)
+    return foreground
+
+
+_WIDE_RADIUS = 90
+_WIDE_DOWNSCALE = 4
+_NARROW_RADIUS = 6
+
+
+def _local_means(
+    foreground: np.ndarray, background: np.ndarray, a: np.ndarray, radius: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha-weighted local means of the foreground and background colours."""
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def blur(x: np.ndarray) -> np.ndarray:
+        out = cv2.blur(x, size, borderType=cv2.BORDER_REPLICATE)
+        return out if out.ndim == 3 else out[:, :, None]
+
+    blurred_a = blur(a)
+    mean_fg = blur(foreground * a) / (blurred_a + 1e-5)
+    mean_bg = blur(background * (1.0 - a)) / ((1.0 - blurred_a) + 1e-5)
+    return mean_fg, mean_bg
+
+
+def _solve_foreground(image: np.ndarray, mean_fg: np.ndarray, mean_bg: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return np.clip(mean_fg + a * (image - a * mean_fg - (1.0 - a) * mean_bg), 0.0, 1.0)

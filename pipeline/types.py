@@ -1,0 +1,145 @@
+"""Typed values passed between pipeline stages.
+
+Conventions: images are ``uint8`` RGB arrays of shape (H, W, 3); alphas are ``float32``
+arrays of shape (H, W) in [0, 1]; pixel boxes are (x0, y0, x1, y1) with x1, y1 exclusive.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from pipeline.errors import ArtworkSpecError
+
+
+class Framing(str, enum.Enum):
+    CLOSE_UP = "close-up"
+    HALF_BODY = "half-body"
+    FULL_BODY = "full-body"
+
+
+@dataclass(frozen=True)
+class NormBox:
+    """A box in normalised artwork coordinates: 0..1 from the left and top edges."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def __post_init__(self) -> None:
+        values = (self.x0, self.y0, self.x1, self.y1)
+        if not all(isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in values):
+            raise ArtworkSpecError(f"box {list(values)} must have four numbers in 0..1")
+        if self.x1 <= self.x0 or self.y1 <= self.y0:
+            raise ArtworkSpecError(f"box {list(values)} must have x0 < x1 and y0 < y1")
+
+    @classmethod
+    def from_list(cls, values: object) -> NormBox:
+        if not isinstance(values, (list, tuple)) or len(values) != 4:
+            raise ArtworkSpecError(f"a box is [x0, y0, x1, y1], got {values!r}")
+        return cls(*values)
+
+    def to_list(self) -> list[float]:
+        return [self.x0, self.y0, self.x1, self.y1]
+
+    def to_pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
+        return (
+            round(self.x0 * width),
+            round(self.y0 * height),
+            round(self.x1 * width),
+            round(self.y1 * height),
+        )
+
+
+@dataclass(frozen=True)
+class ArtworkSpec:
+    """What staff define for an artwork: metadata, one placement box per framing, a reference region."""
+
+    id: str
+    title: str
+    artist: str
+    year: str
+    boxes: dict[Framing, NormBox]
+    reference_region: NormBox | None = None
+    demo: bool = False
+
+    def __post_init__(self) -> None:
+        missing = [f.value for f in Framing if f not in self.boxes]
+        if missing:
+            raise ArtworkSpecError(f"artwork {self.id!r} has no box for {', '.join(missing)}")
+
+
+@dataclass(frozen=True)
+class Artwork:
+    spec: ArtworkSpec
+    image: np.ndarray  # RGB uint8
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[float, float, float, float]  # photo pixels
+    probability: float
+    landmarks: np.ndarray  # (5, 2): left eye, right eye, nose, mouth left, mouth right
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The people found in a photo, as one subject to place."""
+
+    faces: list[Face]  # faces that lie on the subject, the others dropped
+    alpha: np.ndarray  # the matte's alpha restricted to the components that hold a face
+    box: tuple[int, int, int, int]  # bounding box of ``alpha`` in photo pixels
+    framing: Framing
+    reaches_bottom: bool
+    face_to_silhouette: float  # median face height / silhouette height, the framing rule's input
+
+    @property
+    def people(self) -> int:
+        return len(self.faces)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the subject lands in the artwork."""
+
+    framing: Framing
+    box: tuple[int, int, int, int]  # the framing box in artwork pixels
+    scale: float  # photo pixels -> artwork pixels
+    rect: tuple[int, int, int, int]  # the scaled subject crop in artwork pixels (may extend past the edges)
+
+
+@dataclass(frozen=True)
+class StageTimings:
+    """Milliseconds per stage, in the order they ran."""
+
+    ms: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def measure(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - start) * 1000.0

