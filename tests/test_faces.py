@@ -1,16 +1,10 @@
-"""MTCNN face detector on public sample images (scikit-image, matplotlib) and synthetic ones.
-
-Needs the facenet-pytorch MTCNN weights: ``ARTBOOTH_MODELS_DIR`` must name a folder holding
-``pnet.pt``, ``rnet.pt`` and ``onet.pt``.
-"""
+"""MTCNN face detector on public sample images (scikit-image, matplotlib) and synthetic ones."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
-import matplotlib.cbook
 import numpy as np
 import pytest
 import skimage.data
@@ -27,12 +21,9 @@ GRACE_HOPPER_FACE_REGION = (150.0, 90.0, 380.0, 360.0)
 
 
 @pytest.fixture(scope="module")
-def states() -> dict[str, dict]:
-    models_dir = os.environ.get("ARTBOOTH_MODELS_DIR")
-    if not models_dir:
-        pytest.fail("set ARTBOOTH_MODELS_DIR to the folder holding pnet.pt, rnet.pt and onet.pt")
+def states(models_dir: Path) -> dict[str, dict]:
     return {
-        name: torch.load(Path(models_dir) / f"{name}.pt", map_location="cpu", weights_only=True)
+        name: torch.load(models_dir / f"{name}.pt", map_location="cpu", weights_only=True)
         for name in ("pnet", "rnet", "onet")
     }
 
@@ -44,18 +35,6 @@ def make_detector(states: dict[str, dict], **options) -> MtcnnFaceDetector:
 @pytest.fixture(scope="module")
 def detector(states: dict[str, dict]) -> MtcnnFaceDetector:
     return make_detector(states)
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return skimage.data.astronaut()
-
-
-@pytest.fixture(scope="module")
-def grace_hopper() -> np.ndarray:
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
-        encoded = np.frombuffer(file.read(), dtype=np.uint8)
-    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def box_inside(box: tuple[float, ...], region: tuple[float, ...]) -> bool:

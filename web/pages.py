@@ -63,8 +63,8 @@ def gallery(specs: list[ArtworkSpec], *, error: str | None = None) -> str:
     cards = "\n".join(
         f"""<figure class="card">
   <img src="/artworks/{escape(spec.id)}/thumbnail.jpg" alt="{escape(spec.title)}" loading="lazy">
-  <figcaption><strong>{escape(spec.title)}</strong>{' <span class="badge">Demo</span>' if spec.demo else ''}
-  <span>{_credit(spec)}</span></figcaption>
+  <figcaption><strong>{escape(spec.title)}</strong>{'<span class="badge">Demo</span>' if spec.demo else ''}
+  <span class="credit">{_credit(spec)}</span></figcaption>
 </figure>"""
         for spec in specs
     )
