@@ -6,9 +6,12 @@ A folder artwork is ``<id>.jpg`` (or .jpeg, .png, .webp) beside ``<id>.json``::
      "boxes": {"close-up": [0.3, 0.3, 0.7, 1.0],
                "half-body": [0.25, 0.35, 0.75, 1.0],
                "full-body": [0.4, 0.3, 0.6, 0.95]},
-     "reference_region": [0.0, 0.0, 1.0, 0.5]}
+     "reference_region": [0.0, 0.0, 1.0, 0.5], "reference_mode": "region"}
 
-Boxes are normalised [x0, y0, x1, y1]; ``reference_region`` is optional.
+Boxes are normalised [x0, y0, x1, y1]. ``reference_region`` (optional) is the staff-chosen
+rectangle harmonization matches; ``reference_mode`` is the default reference: "artwork"
+(the complete artwork), "ring" (around the placement box) or "region" (the default when a
+region is given).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from kiosk.files import write_atomically
 from kiosk.settings import Settings
 from pipeline.codec import decode_image, encode_image
 from pipeline.errors import ArtworkSpecError, PipelineError
-from pipeline.types import Artwork, ArtworkSpec, Framing, NormBox
+from pipeline.types import Artwork, ArtworkSpec, Framing, NormBox, ReferenceMode
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,11 @@ def parse_sidecar(artwork_id: str, data: object) -> ArtworkSpec:
         raise ArtworkSpecError(f"artwork {artwork_id!r}: unknown framing {', '.join(unknown)} in 'boxes'")
     boxes = {Framing(name): NormBox.from_list(values) for name, values in boxes_data.items()}
     region = data.get("reference_region")
+    mode = data.get("reference_mode", ReferenceMode.REGION.value if region is not None else ReferenceMode.ARTWORK.value)
+    if mode not in {m.value for m in ReferenceMode}:
+        raise ArtworkSpecError(
+            f"artwork {artwork_id!r}: reference_mode must be one of {', '.join(m.value for m in ReferenceMode)}"
+        )
     return ArtworkSpec(
         id=artwork_id,
         title=str(data.get("title") or artwork_id),
@@ -53,6 +61,7 @@ def parse_sidecar(artwork_id: str, data: object) -> ArtworkSpec:
         year=str(data.get("year") or ""),
         boxes=boxes,
         reference_region=NormBox.from_list(region) if region is not None else None,
+        reference_mode=ReferenceMode(mode),
     )
 
 

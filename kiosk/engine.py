@@ -6,9 +6,11 @@ The CLI runs one in-process; the web service runs one per worker process.
 from __future__ import annotations
 
 import functools
+import importlib.resources
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from kiosk.artworks import ArtworkLibrary
@@ -17,9 +19,17 @@ from kiosk.settings import Settings
 from pipeline.codec import decode_image, encode_image
 from pipeline.compose import Composition, Compositor
 from pipeline.faces import MtcnnFaceDetector
+from pipeline.harmonize.fit import match_reference
+from pipeline.harmonize.harmonizer import Harmonizer
+from pipeline.harmonize.learned import LearnedTargets
+from pipeline.harmonize.score import HarmonyScorer
 from pipeline.matting import ModnetSegmenter, Segmenter
 from pipeline.rmbg import RmbgSegmenter
 from pipeline.types import Artwork, StageTimings
+
+
+LEARNED_TARGETS_FILE = "target_stats.npz"
+HARMONY_SCORE_FILE = "harmony_score.npz"
 
 
 def build_capture_segmenter(settings: Settings, store: ModelStore) -> Segmenter:
@@ -30,6 +40,24 @@ def build_capture_segmenter(settings: Settings, store: ModelStore) -> Segmenter:
             refine_radius=settings.matting_refine_radius,
         )
     return RmbgSegmenter(store.rmbg_model(), backend=settings.segmenter)
+
+
+def _package_weights(name: str) -> dict[str, np.ndarray]:
+    """A small model shipped inside the pipeline package (trained in this repository)."""
+    resource = importlib.resources.files("pipeline.harmonize") / "models" / name
+    with resource.open("rb") as fh, np.load(fh) as data:
+        return {key: data[key] for key in data.files}
+
+
+def load_harmonizer(settings: Settings, targets: str | None = None) -> Harmonizer:
+    """The harmonizer with the target provider named by ``targets`` (default: the setting)."""
+    providers = {"learned": LearnedTargets(_package_weights(LEARNED_TARGETS_FILE)), "fitted": match_reference}
+    return Harmonizer(
+        providers,
+        HarmonyScorer(_package_weights(HARMONY_SCORE_FILE)),
+        default_targets=targets or settings.harmonize_targets,
+        strength=settings.harmonize_strength,
+    )
 
 
 def build_compositor(settings: Settings, store: ModelStore | None = None) -> Compositor:
@@ -45,7 +73,8 @@ def build_compositor(settings: Settings, store: ModelStore | None = None) -> Com
         min_probability=settings.face_min_probability,
         detect_long_side=settings.face_detect_long_side,
     )
-    return Compositor(build_capture_segmenter(settings, store), faces)
+    harmonizer = load_harmonizer(settings) if settings.harmonize else None
+    return Compositor(build_capture_segmenter(settings, store), faces, harmonizer)
 
 
 @dataclass(frozen=True)
@@ -69,6 +98,16 @@ class ComposeResult:
             "subject_box": list(subject.box),
             "placement": {"box": list(placement.box), "rect": list(placement.rect), "scale": round(placement.scale, 4)},
             "timings_ms": {stage: round(ms, 1) for stage, ms in self.composition.timings.ms.items()},
+        } | self._harmony_report()
+
+    def _harmony_report(self) -> dict[str, object]:
+        harmonized = self.composition.harmonized
+        if harmonized is None:
+            return {}
+        return {
+            "variant": harmonized.chosen.as_dict() | {"texture": harmonized.texture.as_dict()},
+            "scores": {c.variant.name: round(c.score, 4) for c in harmonized.candidates},
+            "score": round(harmonized.chosen.score, 4),
         }
 
 

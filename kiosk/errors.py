@@ -21,6 +21,7 @@ class ExitCode(enum.IntEnum):
     ARTWORK_NOT_FOUND = 10
     BAD_SETTINGS = 11
     MODEL_FETCH_FAILED = 12
+    DATABASE_UNAVAILABLE = 13
 
 
 class ArtBoothError(Exception):

@@ -22,6 +22,7 @@ ENV_PREFIX = "ARTBOOTH_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
 
 SEGMENTER_BACKENDS = ("modnet", "rmbg-1.4", "rmbg-2.0")
+HARMONIZE_TARGETS = ("learned", "fitted")
 
 
 def _default_data_dir() -> Path:
@@ -65,6 +66,12 @@ class Settings:
     # MTCNN runs on a copy no larger than this (long side): faces at a booth are large.
     face_detect_long_side: int = 960
 
+    harmonize: bool = True
+    # "learned" (a model trained here predicts the subject's target look) or "fitted" (match the reference).
+    harmonize_targets: str = "learned"
+    # 1 moves the subject all the way to its target look (within the operators' bounds); 0 leaves it.
+    harmonize_strength: float = 1.0
+
     compose_workers: int = 1
     torch_threads: int = 0  # 0: let torch decide
 
@@ -105,6 +112,12 @@ class Settings:
             raise SettingsError(f"port must be 1-65535, not {self.port}")
         if self.max_image_pixels <= 0 or self.max_upload_bytes <= 0:
             raise SettingsError("max_image_pixels and max_upload_bytes must be positive")
+        if self.harmonize_targets not in HARMONIZE_TARGETS:
+            raise SettingsError(
+                f"harmonize_targets must be one of {', '.join(HARMONIZE_TARGETS)}, not {self.harmonize_targets!r}"
+            )
+        if not 0.0 <= self.harmonize_strength <= 1.0:
+            raise SettingsError(f"harmonize_strength must be in 0..1, not {self.harmonize_strength}")
         if self.compose_workers < 1:
             raise SettingsError("compose_workers must be at least 1")
 

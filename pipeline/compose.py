@@ -1,4 +1,5 @@
-"""The capture pipeline: faces -> segmentation -> subject and framing -> foreground colours -> placement."""
+"""The capture pipeline: faces -> segmentation -> subject and framing -> foreground colours ->
+placement -> harmonization (colour and light, texture, clean edge) -> blend."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Protocol
 import numpy as np
 
 from pipeline.errors import NoPersonError
+from pipeline.harmonize.harmonizer import Harmonized, Harmonizer
 from pipeline.matting import Segmenter, estimate_foreground
-from pipeline.placement import composite, plan_placement
+from pipeline.placement import composite_layer, plan_placement, scaled_subject
 from pipeline.subject import find_subject
 from pipeline.types import Artwork, Face, Placement, StageTimings, Subject
 
@@ -23,15 +25,19 @@ class Composition:
     image: np.ndarray  # RGB uint8 at the artwork's resolution
     subject: Subject
     placement: Placement
+    harmonized: Harmonized | None  # None when composed without harmonization
     timings: StageTimings
 
 
 class Compositor:
     """Composes a visitor's photo into an artwork with models loaded once and passed in."""
 
-    def __init__(self, segmenter: Segmenter, face_detector: FaceDetector) -> None:
+    def __init__(
+        self, segmenter: Segmenter, face_detector: FaceDetector, harmonizer: Harmonizer | None = None
+    ) -> None:
         self._segmenter = segmenter
         self._face_detector = face_detector
+        self._harmonizer = harmonizer
 
     def __call__(self, photo: np.ndarray, artwork: Artwork, timings: StageTimings | None = None) -> Composition:
         timings = timings if timings is not None else StageTimings()
@@ -48,6 +54,13 @@ class Compositor:
             foreground = estimate_foreground(photo, subject.alpha)
         with timings.measure("placement"):
             placement = plan_placement(subject, artwork)
-            image = composite(artwork, foreground, subject, placement)
-        return Composition(image=image, subject=subject, placement=placement, timings=timings)
+            layer, alpha_layer = scaled_subject(foreground, subject, placement)
+        harmonized = None
+        if self._harmonizer is not None:
+            with timings.measure("harmonize"):
+                harmonized = self._harmonizer(artwork, placement, layer, alpha_layer)
+            layer = harmonized.foreground
+        with timings.measure("blend"):
+            image = composite_layer(artwork.image, layer, alpha_layer, placement.rect)
+        return Composition(image=image, subject=subject, placement=placement, harmonized=harmonized, timings=timings)
 

@@ -31,23 +31,23 @@ def plan_placement(subject: Subject, artwork: Artwork) -> Placement:
     )
 
 
-def composite(
-    artwork: Artwork, foreground: np.ndarray, subject: Subject, placement: Placement
+def composite_layer(
+    artwork: np.ndarray, foreground: np.ndarray, alpha: np.ndarray, rect: tuple[int, int, int, int]
 ) -> np.ndarray:
-    """The artwork at full resolution with the subject blended in by its alpha.
+    """The artwork (RGB uint8) with a subject layer of ``rect``'s size blended in by its alpha.
 
-    Pixels the subject's alpha does not touch keep the artwork's exact values.
+    Pixels the alpha does not touch keep the artwork's exact values.
     """
-    fg_layer, alpha_layer = scaled_subject(foreground, subject, placement)
-    out = artwork.image.copy()
-    rx0, ry0, rx1, ry1 = placement.rect
+    out = artwork.copy()
+    height, width = artwork.shape[:2]
+    rx0, ry0, rx1, ry1 = rect
     # The rect lies inside the framing box, but clip anyway: boxes may touch the edges.
     x0, y0 = max(rx0, 0), max(ry0, 0)
-    x1, y1 = min(rx1, artwork.width), min(ry1, artwork.height)
+    x1, y1 = min(rx1, width), min(ry1, height)
     if x1 <= x0 or y1 <= y0:
         return out
-    fg = fg_layer[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0].astype(np.float32)
-    a = alpha_layer[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0, None]
+    fg = foreground[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0].astype(np.float32)
+    a = alpha[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0, None]
     bg = out[y0:y1, x0:x1].astype(np.float32)
     blended = bg + a * (fg - bg)
     out[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)

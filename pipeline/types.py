@@ -23,6 +23,14 @@ class Framing(str, enum.Enum):
     FULL_BODY = "full-body"
 
 
+class ReferenceMode(str, enum.Enum):
+    """Where harmonization takes the subject's target appearance from (see pipeline.harmonize.reference)."""
+
+    ARTWORK = "artwork"
+    RING = "ring"
+    REGION = "region"
+
+
 @dataclass(frozen=True)
 class NormBox:
     """A box in normalised artwork coordinates: 0..1 from the left and top edges."""
@@ -67,6 +75,7 @@ class ArtworkSpec:
     year: str
     boxes: dict[Framing, NormBox]
     reference_region: NormBox | None = None
+    reference_mode: ReferenceMode = ReferenceMode.ARTWORK
     demo: bool = False
 
     def __post_init__(self) -> None:

@@ -9,7 +9,7 @@ import skimage.data
 from kiosk.artworks import ArtworkLibrary
 from pipeline.errors import NoPersonError
 from pipeline.matting import estimate_foreground
-from pipeline.placement import composite, plan_placement, scaled_subject
+from pipeline.placement import composite_layer, plan_placement, scaled_subject
 from pipeline.subject import CLOSE_UP_MIN_RATIO, FULL_BODY_MAX_RATIO, classify_framing
 from pipeline.types import Artwork, ArtworkSpec, Framing, NormBox, Subject
 
@@ -132,7 +132,8 @@ def test_composite_keeps_the_artwork_exact_where_alpha_is_zero():
     artwork = Artwork(_spec(NormBox(0.25, 0.25, 0.75, 1.0)), art)
     subject = _subject((100, 100, 300, 500), Framing.HALF_BODY, photo_shape=(600, 400))
     fg = np.full((600, 400, 3), 7, np.uint8)
-    out = composite(artwork, fg, subject, plan_placement(subject, artwork))
+    placement = plan_placement(subject, artwork)
+    out = composite_layer(art, *scaled_subject(fg, subject, placement), placement.rect)
     painted = np.any(out != art, axis=2)
     assert painted.any()
     x0, y0, x1, y1 = plan_placement(subject, artwork).rect

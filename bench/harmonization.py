@@ -1,0 +1,220 @@
+"""Harmonization quality: synthetic composites of real photos, harmonized and compared with the original.
+
+For each real photo in DIR (the layout of ../shared/data/harmonization/lalonde) the masked
+region is perturbed (Lab mean/std transfer from another real photo, then white-balance gains
+in [0.75, 1.3] under gamma 2.2, seeded) and harmonized with the rest of the photo as its
+background. Reported, against the original: MSE, fMSE (masked pixels), PSNR and CIEDE2000
+(mean over masked pixels) for the untouched composite, plain Reinhard Lab transfer to the
+background, and ours (fitted targets and learned targets, default variant and score-chosen
+variant). For the harmony score: AUC of real photos against their synthetic composites, AUC
+of real photos against the dataset's own composites, and the selection gain (fMSE of the
+score-chosen variant over fMSE of the default variant).
+
+By default only records held out from training are used; pass --all for a split no model
+was trained on. Figures are baselines of the same run (composite, Reinhard), so read ratios.
+
+    .venv/bin/python bench/harmonization.py [--data DIR] [--limit N] [--seed S] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.harmony_data import DEFAULT_DATA, read_index, synthetic_composites  # noqa: E402
+from kiosk.engine import load_harmonizer  # noqa: E402
+from kiosk.settings import Settings  # noqa: E402
+from pipeline.harmonize.harmonizer import Harmonizer, choose, standard_variants  # noqa: E402
+from pipeline.harmonize.operators import apply  # noqa: E402
+from pipeline.harmonize.stats import from_lab, region_stats, to_lab  # noqa: E402
+from pipeline.harmonize.synthetic import lab_transfer  # noqa: E402
+from pipeline.types import ReferenceMode  # noqa: E402
+
+IHARMONY = ROOT.parent / "shared/data/harmonization/iharmony4-samples"
+RING_MARGIN = 0.35
+
+
+def auc(positives: list[float], negatives: list[float]) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    pos, neg = np.asarray(positives), np.asarray(negatives)
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+
+
+def metrics(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    diff = (result.astype(np.float64) - truth.astype(np.float64)) ** 2
+    mse = float(diff.mean())
+    inside = mask > 0
+    de = deltaE_ciede2000(rgb2lab(truth[inside][None]), rgb2lab(result[inside][None]))
+    return {
+        "mse": mse,
+        "fmse": float(diff[inside].mean()),
+        "psnr": float(10 * np.log10(255.0**2 / max(mse, 1e-10))),
+        "de2000": float(de.mean()),
+    }
+
+
+def reinhard(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    weights = (mask > 0).astype(np.float32)
+    moved = from_lab(lab_transfer(to_lab(composite), region_stats(composite, weights), region_stats(composite, 1 - weights)))
+    out = composite.copy()
+    out[mask > 0] = np.clip(np.rint(moved[mask > 0] * 255), 0, 255).astype(np.uint8)
+    return out
+
+
+def ring_weights(mask: np.ndarray) -> np.ndarray:
+    rows, cols = np.nonzero(mask)
+    y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    my, mx = round((y1 - y0) * RING_MARGIN), round((x1 - x0) * RING_MARGIN)
+    weights = np.zeros(mask.shape, np.float32)
+    weights[max(y0 - my, 0) : y1 + my, max(x0 - mx, 0) : x1 + mx] = 1.0
+    weights[mask > 0] = 0.0
+    return weights if weights.sum() > 0 else (mask == 0).astype(np.float32)
+
+
+class Runner:
+    """Harmonizes one composite with every candidate, as the product does, with the photo's background as reference."""
+
+    def __init__(self, harmonizer: Harmonizer) -> None:
+        self.harmonizer = harmonizer
+
+    def references(self, image: np.ndarray, mask: np.ndarray):
+        return {
+            ReferenceMode.ARTWORK: self.harmonizer.describe(image, (mask == 0).astype(np.float32)),
+            ReferenceMode.RING: self.harmonizer.describe(image, ring_weights(mask)),
+        }
+
+    def run(self, composite: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+        """(default variant's result, score-chosen result, candidates)."""
+        alpha = (mask > 0).astype(np.float32)
+        variants = standard_variants(self.harmonizer.default_targets, ReferenceMode.ARTWORK, self.harmonizer.strength)
+        candidates = self.harmonizer.candidates(composite, composite, alpha, self.references(composite, mask), variants)
+        chosen = choose(candidates)
+        return self._apply(composite, mask, candidates[0].params), self._apply(composite, mask, chosen.params), candidates
+
+    def score(self, image: np.ndarray, mask: np.ndarray) -> float:
+        reference = self.references(image, mask)[ReferenceMode.ARTWORK]
+        return self.harmonizer.score(image, (mask > 0).astype(np.float32), reference)
+
+    @staticmethod
+    def _apply(composite: np.ndarray, mask: np.ndarray, params) -> np.ndarray:
+        out = composite.copy()
+        out[mask > 0] = np.clip(np.rint(apply(composite, params)[mask > 0] * 255), 0, 255).astype(np.uint8)
+        return out
+
+
+def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {key: round(float(np.mean([row[key] for row in rows])), 3) for key in rows[0]}
+
+
+def iharmony_cases() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    def read(name: str, long_side: int | None = None) -> np.ndarray:
+        image = cv2.cvtColor(cv2.imread(str(IHARMONY / name)), cv2.COLOR_BGR2RGB)
+        if long_side and max(image.shape[:2]) > long_side:
+            scale = long_side / max(image.shape[:2])
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        return image
+
+    if not IHARMONY.exists():
+        return []
+    cases = [("a0002_1_4", read("a0002.jpg", 512), read("a0002_1_4.jpg", 512), (read("a0002_1.png", 512)[..., 0] > 127).astype(np.uint8))]
+    truth, mask = read("c35030.jpg"), (read("c35030_434421.jpg")[..., 0] > 127).astype(np.uint8)
+    cases += [(f"c35030_{kind}", truth, read(f"c35030_{kind}.jpg"), mask) for kind in ("gct", "gctrgb", "hgm", "idt")]
+    return cases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--limit", type=int, default=0, help="at most N real photos (0: all)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--all", action="store_true", help="use every record, not only those held out from training")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    records = [r for r in read_index(args.data) if args.all or r.held_out]
+    reals = [r for r in records if r.kind == "real"]
+    composites = [r for r in records if r.kind == "composite"]
+    if args.limit:
+        reals, composites = reals[: args.limit], composites[: args.limit]
+
+    settings = Settings.load()
+    runners = {name: Runner(load_harmonizer(settings, targets=name)) for name in ("fitted", "learned")}
+    results: dict[str, list] = {k: [] for k in ("composite", "reinhard", "fitted", "fitted_chosen", "learned", "learned_chosen")}
+    real_scores, synthetic_scores = [], []
+    scorer = runners["learned"]
+    start = time.perf_counter()
+    for record, image, mask, composite, _ in synthetic_composites(reals, args.seed):
+        results["composite"].append(metrics(composite, image, mask))
+        results["reinhard"].append(metrics(reinhard(composite, mask), image, mask))
+        for name, runner in runners.items():
+            default, chosen, _ = runner.run(composite, mask)
+            results[name].append(metrics(default, image, mask))
+            results[f"{name}_chosen"].append(metrics(chosen, image, mask))
+        real_scores.append(scorer.score(image, mask))
+        synthetic_scores.append(scorer.score(composite, mask))
+    dataset_scores = [scorer.score(*record.load()) for record in composites]
+    elapsed = time.perf_counter() - start
+
+    summary = {name: mean_metrics(rows) for name, rows in results.items()}
+    best = min(("fitted", "learned"), key=lambda name: summary[name]["fmse"])
+    figures = {
+        "n": len(reals),
+        "n_dataset_composites": len(composites),
+        "seed": args.seed,
+        "composite": summary["composite"],
+        "reinhard": summary["reinhard"],
+        "ours": summary[best],
+        "ours_method": best,
+        "ours_chosen": summary[f"{best}_chosen"],
+        "fitted": summary["fitted"],
+        "learned": summary["learned"],
+        "auc_synthetic": round(auc(real_scores, synthetic_scores), 4),
+        "auc_dataset": round(auc(real_scores, dataset_scores), 4),
+        "selection_gain": round(summary[f"{best}_chosen"]["fmse"] / summary[best]["fmse"], 4),
+        "seconds": round(elapsed, 1),
+    }
+
+    cases = iharmony_cases()
+    if cases:
+        runner = runners[best]
+        figures["iharmony4"] = {
+            name: {
+                "composite": metrics(composite, truth, mask),
+                "reinhard": metrics(reinhard(composite, mask), truth, mask),
+                "ours": metrics(default, truth, mask),
+                "ours_chosen": metrics(chosen, truth, mask),
+            }
+            for name, truth, composite, mask in cases
+            for default, chosen, _ in [runner.run(composite, mask)]
+        }
+
+    print(f"{len(reals)} real photos ({'all' if args.all else 'held out'}), seed {args.seed}, {elapsed:.0f} s")
+    print(f"{'method':<22}{'MSE':>9}{'fMSE':>9}{'PSNR':>8}{'dE2000':>8}{'fMSE/comp':>11}")
+    for name in ("composite", "reinhard", "fitted", "fitted_chosen", "learned", "learned_chosen"):
+        row = summary[name]
+        ratio = row["fmse"] / summary["composite"]["fmse"]
+        print(f"{name:<22}{row['mse']:>9.1f}{row['fmse']:>9.1f}{row['psnr']:>8.2f}{row['de2000']:>8.2f}{ratio:>11.3f}")
+    print(f"ours = {best}: fMSE {summary[best]['fmse'] / summary['composite']['fmse']:.3f} x composite, "
+          f"{summary[best]['fmse'] / summary['reinhard']['fmse']:.3f} x Reinhard")
+    print(f"score AUC real vs synthetic {figures['auc_synthetic']:.3f}, real vs dataset composites "
+          f"{figures['auc_dataset']:.3f} ({len(composites)}), selection gain {figures['selection_gain']:.3f}")
+    for name, rows in figures.get("iharmony4", {}).items():
+        print(f"iHarmony4 {name:<14}" + "  ".join(f"{m} fMSE {rows[m]['fmse']:8.1f} PSNR {rows[m]['psnr']:5.2f}" for m in rows))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The database schema: artworks, kiosks, photos, download links, staff users, audit log.
+
+Every datetime is timezone-aware UTC in Python. SQLite has no time zones, so UTC is stored
+there as a naive value and made aware again on the way out; naive values are refused on the
+way in, because a local time stored as UTC would silently shift every expiry and retention.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pipeline.types import Framing, ReferenceMode
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the database stores timezone-aware UTC only")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+# JSONB on PostgreSQL (indexable, compact); plain JSON text elsewhere. SQL NULL, not JSON 'null', for None.
+JsonDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class PhotoStatus(str, enum.Enum):
+    READY = "ready"
+    # Hidden from every lookup while its files are removed; retention finishes a delete that crashed midway.
+    DELETING = "deleting"
+
+
+class StaffRole(str, enum.Enum):
+    ADMIN = "admin"
+    OPERATOR = "operator"
+
+
+def _one_of(column: str, values: type[enum.Enum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    # Named constraints, so later migrations can alter them by name (SQLite batch mode needs names too).
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JsonDocument}
+
+
+class ArtworkRow(Base):
+    __tablename__ = "artworks"
+    __table_args__ = (CheckConstraint(_one_of("reference_mode", ReferenceMode), name="reference_mode"),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    artist: Mapped[str] = mapped_column(String(300))
+    year: Mapped[str] = mapped_column(String(64))
+    # Where the artwork's image lives, in the terms of whoever imported it (see service.sync_artworks).
+    image_key: Mapped[str] = mapped_column(String(512))
+    # {"close-up": [x0, y0, x1, y1], ...} in normalised artwork coordinates.
+    boxes: Mapped[dict[str, Any]]
+    reference_region: Mapped[list[float] | None] = mapped_column(JsonDocument)
+    reference_mode: Mapped[str] = mapped_column(String(16))
+    # Staff's choice; sync never changes it once the row exists.
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Whether the artwork's source (folder file or demo) was present at the last sync.
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    sort_order: Mapped[int] = mapped_column(Integer)
+    demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class KioskRow(Base):
+    __tablename__ = "kiosks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str] = mapped_column(String(300), default="")
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_seen: Mapped[datetime | None]
+
+
+class PhotoRow(Base):
+    __tablename__ = "photos"
+    __table_args__ = (
+        CheckConstraint(_one_of("framing", Framing), name="framing"),
+        CheckConstraint(_one_of("status", PhotoStatus), name="status"),
+    )
+
+    # uuid4 hex: appears in public URLs, so it must not be guessable or reveal how many photos exist.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kiosk_id: Mapped[str | None] = mapped_column(ForeignKey("kiosks.id", ondelete="SET NULL"), index=True)
+    artwork_id: Mapped[str] = mapped_column(ForeignKey("artworks.id", ondelete="RESTRICT"), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    framing: Mapped[str] = mapped_column(String(16))
+    people: Mapped[int] = mapped_column(Integer)
+    # The harmonization variant, its candidates' scores and the chosen score; absent when harmonization is off.
+    variant: Mapped[dict[str, Any] | None]
+    scores: Mapped[dict[str, Any] | None]
+    score: Mapped[float | None] = mapped_column(Float)
+    timings: Mapped[dict[str, Any]]
+    result_key: Mapped[str] = mapped_column(String(255))
+    thumbnail_key: Mapped[str] = mapped_column(String(255))
+    raw_key: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    # All of the photo's stored files together.
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class DownloadLinkRow(Base):
+    __tablename__ = "download_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    photo_id: Mapped[str] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), index=True)
+    # Only the token's SHA-256 is kept: a leaked database does not hand out working links.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    download_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class StaffUserRow(Base):
+    __tablename__ = "staff_users"
+    __table_args__ = (CheckConstraint(_one_of("role", StaffRole), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,562 @@
+"""Saving, finding, downloading and deleting compositions; artworks and kiosks in the database.
+
+The invariant: no photo row without its files, no files without a photo row. Files are written
+before the row that refers to them is committed and deleted when that commit fails; a photo
+being deleted is first hidden (status "deleting"), then loses its files, then its row. What a
+crash can still leave behind (files whose commit never happened, a delete cut short) is
+finished by run_retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import logging
+import re
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.images import prepare_photo_files
+from db.models import ArtworkRow, AuditRow, DownloadLinkRow, KioskRow, PhotoRow, PhotoStatus
+from db.store import PhotoStore
+from pipeline.types import ArtworkSpec, Framing, NormBox, ReferenceMode
+
+log = logging.getLogger(__name__)
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+# secrets.token_urlsafe(24): 192 random bits as exactly 32 URL-safe base64 characters.
+TOKEN_BYTES = 24
+_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
+
+# Files older than this that no row refers to are debris of a save that never committed.
+ORPHAN_GRACE = timedelta(hours=1)
+
+RETENTION_ACTOR = "retention"
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    id: str
+    kiosk_id: str | None
+    artwork_id: str
+    created_at: datetime
+    framing: Framing
+    people: int
+    variant: dict[str, Any] | None
+    scores: dict[str, Any] | None
+    score: float | None
+    timings: dict[str, Any]
+    result_key: str
+    thumbnail_key: str
+    raw_key: str | None
+    status: PhotoStatus
+    size_bytes: int
+
+    @property
+    def file_keys(self) -> list[str]:
+        return [key for key in (self.result_key, self.thumbnail_key, self.raw_key) if key is not None]
+
+    @classmethod
+    def from_row(cls, row: PhotoRow) -> PhotoInfo:
+        return cls(
+            id=row.id,
+            kiosk_id=row.kiosk_id,
+            artwork_id=row.artwork_id,
+            created_at=row.created_at,
+            framing=Framing(row.framing),
+            people=row.people,
+            variant=row.variant,
+            scores=row.scores,
+            score=row.score,
+            timings=row.timings,
+            result_key=row.result_key,
+            thumbnail_key=row.thumbnail_key,
+            raw_key=row.raw_key,
+            status=PhotoStatus(row.status),
+            size_bytes=row.size_bytes,
+        )
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    id: int
+    photo_id: str
+    expires_at: datetime
+    revoked: bool
+    download_count: int
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: DownloadLinkRow) -> LinkInfo:
+        return cls(
+            id=row.id,
+            photo_id=row.photo_id,
+            expires_at=row.expires_at,
+            revoked=row.revoked,
+            download_count=row.download_count,
+            created_at=row.created_at,
+        )
+
+
+@dataclass(frozen=True)
+class SavedPhoto:
+    photo: PhotoInfo
+    link: LinkInfo
+    # The download token in plain text: this is the only place it ever exists; only its hash is stored.
+    token: str
+
+
+class DeleteResult(str, enum.Enum):
+    DELETED = "deleted"
+    GONE = "gone"  # no such photo, or another delete got there first
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    photos_deleted: int  # past the retention period, plus deletes a crash had cut short
+    links_deleted: int  # expired links (those of deleted photos go with them, uncounted)
+    orphaned_files_deleted: int
+    photos_failed: int  # files that could not be deleted; hidden meanwhile, retried on the next run
+
+
+@dataclass(frozen=True)
+class ArtworkRecord:
+    spec: ArtworkSpec
+    image_key: str
+    enabled: bool
+    available: bool
+    sort_order: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: ArtworkRow) -> ArtworkRecord:
+        region = row.reference_region
+        return cls(
+            spec=ArtworkSpec(
+                id=row.id,
+                title=row.title,
+                artist=row.artist,
+                year=row.year,
+                boxes={Framing(name): NormBox.from_list(box) for name, box in row.boxes.items()},
+                reference_region=NormBox.from_list(region) if region is not None else None,
+                reference_mode=ReferenceMode(row.reference_mode),
+                demo=row.demo,
+            ),
+            image_key=row.image_key,
+            enabled=row.enabled,
+            available=row.available,
+            sort_order=row.sort_order,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@dataclass(frozen=True)
+class ArtworkSyncReport:
+    added: int
+    updated: int
+    made_unavailable: int
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+async def save_composition(
+    session_factory: SessionFactory,
+    store: PhotoStore,
+    *,
+    result_jpeg: bytes,
+    raw_photo: bytes | None,
+    keep_raw: bool,
+    artwork_id: str,
+    kiosk_id: str | None,
+    report: Mapping[str, Any],
+    link_ttl: timedelta,
+    now: datetime,
+    max_pixels: int,
+) -> SavedPhoto:
+    """Store a composition (metadata stripped, with a thumbnail, and the visitor's photo when
+    ``keep_raw``) and a download link to it; ``report`` is ComposeResult.report()."""
+    _require_aware(now)
+    if link_ttl <= timedelta(0):
+        raise ValueError(f"link_ttl must be positive, not {link_ttl}")
+    # Everything that can refuse the input does so before any file is written.
+    framing = Framing(report["framing"])
+    people = int(report["people"])
+    files = await asyncio.to_thread(
+        prepare_photo_files, result_jpeg, raw_photo if keep_raw else None, max_pixels=max_pixels
+    )
+    contents = [files.result, files.thumbnail] + ([files.raw] if files.raw is not None else [])
+    photo_id = uuid.uuid4().hex
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    keys = await _put_files(store, contents)
+    try:
+        result_key, thumbnail_key, *raw_key = keys
+        photo = PhotoRow(
+            id=photo_id,
+            kiosk_id=kiosk_id,
+            artwork_id=artwork_id,
+            created_at=now,
+            framing=framing.value,
+            people=people,
+            variant=report.get("variant"),
+            scores=report.get("scores"),
+            score=report.get("score"),
+            timings=dict(report.get("timings_ms") or {}),
+            result_key=result_key,
+            thumbnail_key=thumbnail_key,
+            raw_key=raw_key[0] if raw_key else None,
+            status=PhotoStatus.READY.value,
+            size_bytes=sum(len(data) for data in contents),
+        )
+        link = DownloadLinkRow(
+            photo_id=photo_id,
+            token_hash=hash_token(token),
+            expires_at=now + link_ttl,
+            revoked=False,
+            download_count=0,
+            created_at=now,
+        )
+        async with session_factory() as session:
+            session.add(photo)
+            await session.flush()  # the link's foreign key needs the photo inserted first
+            session.add(link)
+            await session.commit()
+    except BaseException:
+        await _discard_files_unless_committed(session_factory, store, photo_id, keys)
+        raise
+    return SavedPhoto(photo=PhotoInfo.from_row(photo), link=LinkInfo.from_row(link), token=token)
+
+
+async def _put_files(store: PhotoStore, contents: Sequence[bytes]) -> list[str]:
+    keys: list[str] = []
+    try:
+        for data in contents:
+            keys.append(await store.put(data))
+    except BaseException:
+        await _delete_files(store, keys)
+        raise
+    return keys
+
+
+async def _discard_files_unless_committed(
+    session_factory: SessionFactory, store: PhotoStore, photo_id: str, keys: list[str]
+) -> None:
+    # A commit can fail after the server committed (the connection dropped on the way back);
+    # deleting the files then would leave a row without files. Ask before deleting.
+    try:
+        async with session_factory() as session:
+            committed = await session.get(PhotoRow, photo_id) is not None
+    except Exception:
+        log.warning("cannot tell whether photo %s was saved; the retention sweep will decide on its files", photo_id)
+        return
+    if not committed:
+        await _delete_files(store, keys)
+
+
+async def _delete_files(store: PhotoStore, keys: Iterable[str]) -> None:
+    """Best effort, for cleaning up after another error: a failure here must not hide that one."""
+    for key in keys:
+        try:
+            await store.delete(key)
+        except Exception:
+            log.exception("could not delete stored file %s; the retention sweep will retry", key)
+
+
+async def find_link(
+    session_factory: SessionFactory, token: str, *, now: datetime
+) -> tuple[PhotoInfo, LinkInfo] | None:
+    """The photo and link for a download token, or None when the token is malformed, unknown,
+    revoked or expired, or its photo is being deleted."""
+    _require_aware(now)
+    # Anything that token_urlsafe(24) cannot produce is refused before it reaches the database.
+    if not isinstance(token, str) or not _TOKEN_PATTERN.fullmatch(token):
+        return None
+    query = (
+        select(PhotoRow, DownloadLinkRow)
+        .join(PhotoRow, PhotoRow.id == DownloadLinkRow.photo_id)
+        .where(
+            DownloadLinkRow.token_hash == hash_token(token),
+            DownloadLinkRow.revoked.is_(False),
+            DownloadLinkRow.expires_at > now,
+            PhotoRow.status == PhotoStatus.READY.value,
+        )
+    )
+    async with session_factory() as session:
+        found = (await session.execute(query)).one_or_none()
+    if found is None:
+        return None
+    photo, link = found
+    return PhotoInfo.from_row(photo), LinkInfo.from_row(link)
+
+
+async def record_download(session_factory: SessionFactory, link_id: int) -> int | None:
+    """Count one download; returns the new count, or None when the link no longer exists."""
+    async with session_factory() as session, session.begin():
+        # Incremented in SQL, so simultaneous downloads are all counted.
+        return (
+            await session.execute(
+                update(DownloadLinkRow)
+                .where(DownloadLinkRow.id == link_id)
+                .values(download_count=DownloadLinkRow.download_count + 1)
+                .returning(DownloadLinkRow.download_count)
+                .execution_options(synchronize_session=False)
+            )
+        ).scalar_one_or_none()
+
+
+async def revoke_link(session_factory: SessionFactory, link_id: int, *, actor: str, now: datetime) -> bool:
+    """Refuse the link from now on; False when it does not exist or was already revoked."""
+    _require_aware(now)
+    async with session_factory() as session, session.begin():
+        revoked = await _update_count(
+            session,
+            update(DownloadLinkRow)
+            .where(DownloadLinkRow.id == link_id, DownloadLinkRow.revoked.is_(False))
+            .values(revoked=True),
+        )
+        if revoked:
+            _audit(session, at=now, actor=actor, action="link.revoke", subject=str(link_id))
+    return revoked == 1
+
+
+async def delete_photo(
+    session_factory: SessionFactory, store: PhotoStore, photo_id: str, *, actor: str, now: datetime
+) -> DeleteResult:
+    """Delete a photo, its files and its links. Of simultaneous deletes of one photo exactly one
+    gets DELETED; the others, like deletes of unknown photos, get GONE."""
+    _require_aware(now)
+    async with session_factory() as session, session.begin():
+        claimed = await _claim_for_deletion(session, photo_id)
+        if claimed:
+            _audit(session, at=now, actor=actor, action="photo.delete", subject=photo_id)
+    if not claimed:
+        return DeleteResult.GONE
+    await _finish_deletion(session_factory, store, photo_id)
+    return DeleteResult.DELETED
+
+
+async def _claim_for_deletion(session: AsyncSession, photo_id: str) -> bool:
+    """Hide the photo from every lookup, and make this caller the one that deletes it."""
+    # The status flip is the lock: the database lets exactly one UPDATE see "ready".
+    claim = (
+        update(PhotoRow)
+        .where(PhotoRow.id == photo_id, PhotoRow.status == PhotoStatus.READY.value)
+        .values(status=PhotoStatus.DELETING.value)
+    )
+    return await _update_count(session, claim) == 1
+
+
+async def _finish_deletion(session_factory: SessionFactory, store: PhotoStore, photo_id: str) -> bool:
+    """Delete the files, then the row (links go with it); True when this call deleted the row.
+
+    A failing file delete raises and leaves the row hidden in "deleting", for retention to retry.
+    """
+    async with session_factory() as session:
+        row = await session.get(PhotoRow, photo_id)
+        if row is None:
+            return False
+        keys = PhotoInfo.from_row(row).file_keys
+    for key in keys:
+        await store.delete(key)
+    async with session_factory() as session, session.begin():
+        return await _update_count(session, delete(PhotoRow).where(PhotoRow.id == photo_id)) == 1
+
+
+async def run_retention(
+    session_factory: SessionFactory,
+    store: PhotoStore,
+    *,
+    now: datetime,
+    photo_days: int | None,
+    orphan_grace: timedelta = ORPHAN_GRACE,
+) -> RetentionReport:
+    """Delete photos older than ``photo_days`` days (None: keep them) with their files and links,
+    expired links, and stored files that no row refers to and are older than ``orphan_grace``."""
+    _require_aware(now)
+    if photo_days is not None and photo_days < 1:
+        raise ValueError(f"photo_days must be at least 1 (or None to keep photos), not {photo_days}")
+    if photo_days is not None:
+        cutoff = now - timedelta(days=photo_days)
+        async with session_factory() as session, session.begin():
+            await _update_count(
+                session,
+                update(PhotoRow)
+                .where(PhotoRow.created_at < cutoff, PhotoRow.status == PhotoStatus.READY.value)
+                .values(status=PhotoStatus.DELETING.value),
+            )
+    # The photos just claimed, and deletes cut short earlier by a crash or a storage error.
+    # One photo whose files cannot be deleted must not keep the others (or the links) alive.
+    photos_deleted = photos_failed = 0
+    async with session_factory() as session:
+        deleting = list(await session.scalars(select(PhotoRow.id).where(PhotoRow.status == PhotoStatus.DELETING.value)))
+    for photo_id in deleting:
+        try:
+            photos_deleted += await _finish_deletion(session_factory, store, photo_id)
+        except Exception:
+            log.exception("retention could not delete photo %s; it stays hidden and is retried next time", photo_id)
+            photos_failed += 1
+
+    async with session_factory() as session, session.begin():
+        links_deleted = await _update_count(session, delete(DownloadLinkRow).where(DownloadLinkRow.expires_at <= now))
+
+    orphans_deleted = await _delete_orphaned_files(session_factory, store, now - orphan_grace)
+
+    report = RetentionReport(
+        photos_deleted=photos_deleted,
+        links_deleted=links_deleted,
+        orphaned_files_deleted=orphans_deleted,
+        photos_failed=photos_failed,
+    )
+    async with session_factory() as session, session.begin():
+        _audit(session, at=now, actor=RETENTION_ACTOR, action="retention", subject="", detail=asdict(report))
+    log.info(
+        "retention (photos kept %s): deleted %d photos, %d expired links, %d orphaned files; %d photos failed",
+        f"{photo_days} days" if photo_days is not None else "forever",
+        photos_deleted,
+        links_deleted,
+        orphans_deleted,
+        photos_failed,
+    )
+    return report
+
+
+async def _delete_orphaned_files(session_factory: SessionFactory, store: PhotoStore, cutoff: datetime) -> int:
+    # Listed before the references are read: a file whose row commits in between is then seen as referenced.
+    candidates = await store.keys_older_than(cutoff)
+    if not candidates:
+        return 0
+    async with session_factory() as session:
+        photo_keys = await session.execute(select(PhotoRow.result_key, PhotoRow.thumbnail_key, PhotoRow.raw_key))
+        referenced = {key for keys in photo_keys for key in keys if key is not None}
+        referenced |= set(await session.scalars(select(ArtworkRow.image_key)))
+    deleted = 0
+    for key in candidates:
+        if key not in referenced:
+            deleted += await store.delete(key)
+    return deleted
+
+
+async def sync_artworks(
+    session_factory: SessionFactory,
+    specs: Sequence[ArtworkSpec],
+    image_keys: Mapping[str, str],
+    *,
+    now: datetime,
+) -> ArtworkSyncReport:
+    """Make the artworks table match the artworks found at start (folder and demos).
+
+    New artworks are added enabled, after the existing ones in ``specs`` order. Known ones get
+    their metadata, boxes and ``image_keys[id]`` updated; staff's ``enabled`` and ``sort_order``
+    are kept. Artworks no longer found are marked unavailable rather than deleted, since photos
+    refer to them; they become available again when they come back.
+    """
+    _require_aware(now)
+    ids = [spec.id for spec in specs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"duplicate artwork ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+    missing = [i for i in ids if i not in image_keys]
+    if missing:
+        raise ValueError(f"no image key for artworks: {', '.join(missing)}")
+    try:
+        return await _sync_artworks_once(session_factory, specs, image_keys, now)
+    except IntegrityError:
+        # Another process (a second kiosk on the same PostgreSQL) added one of them meanwhile;
+        # a second pass finds its rows and updates them instead.
+        return await _sync_artworks_once(session_factory, specs, image_keys, now)
+
+
+async def _sync_artworks_once(
+    session_factory: SessionFactory, specs: Sequence[ArtworkSpec], image_keys: Mapping[str, str], now: datetime
+) -> ArtworkSyncReport:
+    added = updated = made_unavailable = 0
+    async with session_factory() as session, session.begin():
+        rows = {row.id: row for row in (await session.scalars(select(ArtworkRow))).all()}
+        next_order = max((row.sort_order for row in rows.values()), default=-1) + 1
+        for spec in specs:
+            values = _artwork_values(spec, image_keys[spec.id])
+            row = rows.get(spec.id)
+            if row is None:
+                row = ArtworkRow(id=spec.id, **values, enabled=True, sort_order=next_order)
+                row.created_at = row.updated_at = now
+                session.add(row)
+                next_order += 1
+                added += 1
+                continue
+            changes = {name: value for name, value in values.items() if getattr(row, name) != value}
+            if changes:
+                for name, value in changes.items():
+                    setattr(row, name, value)
+                row.updated_at = now
+                updated += 1
+        present = {spec.id for spec in specs}
+        for row in rows.values():
+            if row.id not in present and row.available:
+                row.available = False
+                row.updated_at = now
+                made_unavailable += 1
+    return ArtworkSyncReport(added=added, updated=updated, made_unavailable=made_unavailable)
+
+
+def _artwork_values(spec: ArtworkSpec, image_key: str) -> dict[str, Any]:
+    return {
+        "title": spec.title,
+        "artist": spec.artist,
+        "year": spec.year,
+        "image_key": image_key,
+        "boxes": {framing.value: box.to_list() for framing, box in spec.boxes.items()},
+        "reference_region": spec.reference_region.to_list() if spec.reference_region else None,
+        "reference_mode": spec.reference_mode.value,
+        "demo": spec.demo,
+        "available": True,
+    }
+
+
+async def list_artworks(session_factory: SessionFactory, *, include_hidden: bool = False) -> list[ArtworkRecord]:
+    """Artworks in staff's order; only the enabled and available ones unless ``include_hidden``."""
+    query = select(ArtworkRow).order_by(ArtworkRow.sort_order, ArtworkRow.id)
+    if not include_hidden:
+        query = query.where(ArtworkRow.enabled.is_(True), ArtworkRow.available.is_(True))
+    async with session_factory() as session:
+        return [ArtworkRecord.from_row(row) for row in (await session.scalars(query)).all()]
+
+
+async def touch_kiosk(
+    session_factory: SessionFactory, kiosk_id: str, *, name: str, location: str, now: datetime
+) -> None:
+    """Register the kiosk on first start and note it is alive; photos may then name it."""
+    _require_aware(now)
+    async with session_factory() as session, session.begin():
+        kiosk = await session.get(KioskRow, kiosk_id)
+        if kiosk is None:
+            session.add(KioskRow(id=kiosk_id, name=name, location=location, settings={}, last_seen=now))
+        else:
+            kiosk.name, kiosk.location, kiosk.last_seen = name, location, now
+
+
+def _audit(
+    session: AsyncSession, *, at: datetime, actor: str, action: str, subject: str, detail: dict[str, Any] | None = None
+) -> None:
+    session.add(AuditRow(at=at, actor=actor, action=action, subject=subject, detail=detail or {}))
+
+
+async def _update_count(session: AsyncSession, statement: Any) -> int:
+    result = await session.execute(statement.execution_options(synchronize_session=False))
+    return result.rowcount  # type: ignore[attr-defined]
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"naive datetime {now!r}: pass a timezone-aware time, e.g. datetime.now(timezone.utc)")

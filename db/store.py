@@ -1,0 +1,127 @@
+"""Where photo files live: a small interface, and a local-disk implementation of it.
+
+Keys are made by the store, never taken from a request, so no visitor- or staff-supplied name
+ever becomes part of a path. The interface has nothing local in it except the optional
+``local_path`` fast path, so an S3-compatible store can implement it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from kiosk.files import write_atomically
+
+SUFFIXES = (".jpg", ".png", ".webp")
+_KEY_PATTERN = re.compile(r"[0-9a-f]{32}\.(?:jpg|png|webp)")
+
+
+class StoredFileMissingError(LookupError):
+    """No file under this key (never written, or deleted)."""
+
+
+class PhotoStore(Protocol):
+    async def put(self, data: bytes, *, suffix: str = ".jpg") -> str:
+        """Store ``data`` durably under a new random key, and return the key."""
+
+    async def get(self, key: str) -> bytes:
+        """The file's bytes; StoredFileMissingError when there is none."""
+
+    async def delete(self, key: str) -> bool:
+        """Remove the file; False when there was none (deleting twice is not an error)."""
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def keys_older_than(self, cutoff: datetime) -> list[str]:
+        """Every key written before ``cutoff``: the candidates for the orphaned-file sweep."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A file path the web server may stream from (sendfile), or None for remote stores."""
+
+
+class LocalPhotoStore:
+    """Files under ``root``, in two levels of shard folders (``ab/cd/abcd….jpg``) to keep folders small."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    async def put(self, data: bytes, *, suffix: str = ".jpg") -> str:
+        if suffix not in SUFFIXES:
+            raise ValueError(f"suffix must be one of {', '.join(SUFFIXES)}, not {suffix!r}")
+        key = uuid.uuid4().hex + suffix
+        await asyncio.to_thread(self._write, self._path(key), data)
+        return key
+
+    async def get(self, key: str) -> bytes:
+        try:
+            return await asyncio.to_thread(self._path(key).read_bytes)
+        except FileNotFoundError:
+            raise StoredFileMissingError(key) from None
+
+    async def delete(self, key: str) -> bool:
+        return await asyncio.to_thread(self._delete, self._path(key))
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self._path(key).is_file)
+
+    async def keys_older_than(self, cutoff: datetime) -> list[str]:
+        return await asyncio.to_thread(self._keys_older_than, cutoff.timestamp())
+
+    def local_path(self, key: str) -> Path:
+        return self._path(key)
+
+    def _path(self, key: str) -> Path:
+        # Keys come back from the database; checking them keeps a corrupted row from naming any other file.
+        if not _KEY_PATTERN.fullmatch(key):
+            raise ValueError(f"not a photo store key: {key!r}")
+        return self.root / key[:2] / key[2:4] / key
+
+    def _write(self, path: Path, data: bytes) -> None:
+        self._make_folders(path.parent)
+        write_atomically(path, data)
+        # The rename is only durable once the folder holding the new name is on disk too.
+        _fsync_folder(path.parent)
+
+    def _make_folders(self, folder: Path) -> None:
+        if folder.is_dir():
+            return
+        self._make_folders(folder.parent)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            return  # a concurrent put made it
+        _fsync_folder(folder.parent)
+
+    @staticmethod
+    def _delete(path: Path) -> bool:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_folder(path.parent)
+        return True
+
+    def _keys_older_than(self, cutoff: float) -> list[str]:
+        keys = []
+        for path in self.root.glob("??/??/*"):
+            if not _KEY_PATTERN.fullmatch(path.name):
+                continue  # an unfinished write's temporary file, or something that is not ours
+            try:
+                if path.stat().st_mtime < cutoff:
+                    keys.append(path.name)
+            except FileNotFoundError:
+                continue  # deleted while we looked
+        return keys
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,574 @@
+"""Photos, download links, retention and artworks against real databases.
+
+Every test runs on a SQLite file in tmp_path, and again on PostgreSQL when
+ARTBOOTH_TEST_POSTGRES_URL names a server (each test then gets a fresh database there,
+so the role needs CREATEDB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from db.engine import (
+    DatabaseUnavailableError,
+    check_database,
+    create_engine,
+    create_session_factory,
+    database_url,
+)
+from db.migrate import alembic_config, upgrade
+from db.models import AuditRow, Base, DownloadLinkRow, PhotoRow, PhotoStatus
+from db.service import (
+    DeleteResult,
+    SavedPhoto,
+    delete_photo,
+    find_link,
+    list_artworks,
+    record_download,
+    revoke_link,
+    run_retention,
+    save_composition,
+    sync_artworks,
+    touch_kiosk,
+)
+from db.store import LocalPhotoStore
+from imagefiles import encoded
+from kiosk.demo_gallery import DEMO_ARTWORKS
+from kiosk.errors import ArtBoothError
+from kiosk.settings import SettingsError
+from pipeline.types import ArtworkSpec, Framing, NormBox
+from test_db_images import assert_metadata_free, phone_jpeg
+
+POSTGRES_ENV = "ARTBOOTH_TEST_POSTGRES_URL"
+MAX_PIXELS = 40_000_000
+LINK_TTL = timedelta(days=7)
+ARTWORK = DEMO_ARTWORKS[0].spec
+REPORT = {
+    "artwork": ARTWORK.id,
+    "people": 2,
+    "framing": "half-body",
+    "faces": [{"box": [1.0, 2.0, 30.0, 40.0], "p": 0.99}, {"box": [50.0, 2.0, 80.0, 40.0], "p": 0.98}],
+    "timings_ms": {"decode": 3.2, "matting": 120.5},
+    "variant": {"name": "balanced", "texture": {"grain": 0.2}},
+    "scores": {"balanced": 0.81, "faithful": 0.77},
+    "score": 0.81,
+}
+
+
+@dataclass
+class Database:
+    url: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    store: LocalPhotoStore
+
+    def store_files(self) -> list[Path]:
+        return [p for p in self.store.root.rglob("*") if p.is_file()] if self.store.root.exists() else []
+
+    async def count(self, model: type[Base]) -> int:
+        async with self.sessions() as session:
+            return await session.scalar(select(func.count()).select_from(model))
+
+
+@asynccontextmanager
+async def scratch_postgres_database(server_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database on the test server, dropped afterwards."""
+    admin_url = make_url(database_url(Path("."), server_url))
+    name = f"artbooth_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql",
+            marks=pytest.mark.skipif(
+                not os.environ.get(POSTGRES_ENV),
+                reason=f"{POSTGRES_ENV} is not set (a postgresql:// URL of a role allowed to CREATE DATABASE)",
+            ),
+        ),
+    ]
+)
+async def empty_database_url(request, tmp_path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield database_url(tmp_path / "data", "")
+    else:
+        async with scratch_postgres_database(os.environ[POSTGRES_ENV]) as url:
+            yield url
+
+
+@pytest.fixture
+async def db(empty_database_url, tmp_path) -> AsyncIterator[Database]:
+    await upgrade(empty_database_url)
+    engine = create_engine(empty_database_url)
+    sessions = create_session_factory(engine)
+    specs = [demo.spec for demo in DEMO_ARTWORKS]
+    await sync_artworks(sessions, specs, {spec.id: f"demo:{spec.id}" for spec in specs}, now=datetime.now(timezone.utc))
+    try:
+        yield Database(empty_database_url, engine, sessions, LocalPhotoStore(tmp_path / "photos"))
+    finally:
+        await engine.dispose()
+
+
+def composition_jpeg() -> bytes:
+    return encoded(np.full((120, 160, 3), (200, 120, 40), np.uint8), "JPEG", quality=90)
+
+
+async def save(
+    db: Database,
+    *,
+    now: datetime | None = None,
+    link_ttl: timedelta = LINK_TTL,
+    raw: bytes | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+    store: LocalPhotoStore | None = None,
+    artwork_id: str = ARTWORK.id,
+    kiosk_id: str | None = None,
+) -> SavedPhoto:
+    return await save_composition(
+        sessions or db.sessions,
+        store or db.store,
+        result_jpeg=composition_jpeg(),
+        raw_photo=raw,
+        keep_raw=raw is not None,
+        artwork_id=artwork_id,
+        kiosk_id=kiosk_id,
+        report=REPORT,
+        link_ttl=link_ttl,
+        now=now or datetime.now(timezone.utc),
+        max_pixels=MAX_PIXELS,
+    )
+
+
+# --- migrations ---------------------------------------------------------------------------
+
+
+async def test_migrations_apply_on_an_empty_database_and_match_the_models(empty_database_url):
+    await upgrade(empty_database_url)
+    await upgrade(empty_database_url)  # a second run finds nothing to do
+    engine = create_engine(empty_database_url)
+    try:
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+            version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+            drift = await connection.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+            )
+    finally:
+        await engine.dispose()
+    assert tables == {"alembic_version", "artworks", "kiosks", "photos", "download_links", "staff_users", "audit_log"}
+    assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert drift == []
+
+
+# --- saving and downloading ---------------------------------------------------------------
+
+
+async def test_save_then_find_link_then_count_downloads(db):
+    now = datetime.now(timezone.utc)
+    saved = await save(db, now=now)
+
+    assert len(saved.token) == 32 and saved.photo.id != saved.token
+    assert saved.photo.framing is Framing.HALF_BODY and saved.photo.people == 2
+    assert saved.photo.score == 0.81 and saved.photo.scores == REPORT["scores"]
+    assert saved.photo.variant == REPORT["variant"] and saved.photo.timings == REPORT["timings_ms"]
+    assert saved.photo.raw_key is None and saved.photo.status is PhotoStatus.READY
+    assert len(db.store_files()) == 2
+    assert saved.photo.size_bytes == sum(p.stat().st_size for p in db.store_files())
+    assert saved.link.expires_at == now + LINK_TTL
+
+    found = await find_link(db.sessions, saved.token, now=now + timedelta(hours=1))
+    assert found is not None
+    photo, link = found
+    assert photo == saved.photo and link.id == saved.link.id and link.download_count == 0
+    assert photo.created_at == now and photo.created_at.tzinfo is not None
+    assert await db.store.get(photo.result_key) and await db.store.get(photo.thumbnail_key)
+
+    assert await record_download(db.sessions, link.id) == 1
+    assert await record_download(db.sessions, link.id) == 2
+    assert (await find_link(db.sessions, saved.token, now=now))[1].download_count == 2
+
+
+async def test_only_the_token_hash_is_stored(db):
+    saved = await save(db)
+    async with db.sessions() as session:
+        stored = (await session.scalars(select(DownloadLinkRow))).one()
+    assert stored.token_hash != saved.token and len(stored.token_hash) == 64 and saved.token not in stored.token_hash
+
+
+async def test_raw_photo_is_kept_only_when_asked_and_without_metadata(db):
+    kept = await save(db, raw=phone_jpeg())
+    assert kept.photo.raw_key is not None
+    assert_metadata_free(await db.store.get(kept.photo.raw_key))
+    assert_metadata_free(await db.store.get(kept.photo.result_key))
+
+    dropped = await save_composition(
+        db.sessions, db.store, result_jpeg=composition_jpeg(), raw_photo=phone_jpeg(), keep_raw=False,
+        artwork_id=ARTWORK.id, kiosk_id=None, report=REPORT, link_ttl=LINK_TTL,
+        now=datetime.now(timezone.utc), max_pixels=MAX_PIXELS,
+    )
+    assert dropped.photo.raw_key is None
+
+
+async def test_a_photo_can_name_its_registered_kiosk(db):
+    now = datetime.now(timezone.utc)
+    await touch_kiosk(db.sessions, "hall-2", name="Hall 2 booth", location="Hall 2", now=now)
+    saved = await save(db, kiosk_id="hall-2")
+    assert saved.photo.kiosk_id == "hall-2"
+
+
+async def test_expired_and_revoked_links_are_refused(db):
+    now = datetime.now(timezone.utc)
+    saved = await save(db, now=now)
+    assert await find_link(db.sessions, saved.token, now=now + LINK_TTL - timedelta(seconds=1)) is not None
+    assert await find_link(db.sessions, saved.token, now=now + LINK_TTL) is None
+    assert await find_link(db.sessions, saved.token, now=now + LINK_TTL + timedelta(days=1)) is None
+
+    assert await revoke_link(db.sessions, saved.link.id, actor="staff:ana", now=now) is True
+    assert await find_link(db.sessions, saved.token, now=now) is None
+    assert await revoke_link(db.sessions, saved.link.id, actor="staff:ana", now=now) is False
+    async with db.sessions() as session:
+        audit = (await session.scalars(select(AuditRow))).all()
+    assert [(a.actor, a.action, a.subject) for a in audit] == [("staff:ana", "link.revoke", str(saved.link.id))]
+
+
+async def test_tampered_truncated_and_overlong_tokens_find_nothing(db):
+    saved = await save(db)
+    token = saved.token
+    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    candidates = [
+        flipped,
+        token[:-1],
+        token[:16],
+        token + "A",
+        token * 100,
+        "",
+        token[:-1] + "=",
+        token[:-1] + "é",
+        token[:-1] + "\x00",
+        "' OR 1=1 --" + token[11:],
+        "A" * 32,  # well-formed, just unknown
+    ]
+    now = datetime.now(timezone.utc)
+    for candidate in candidates:
+        assert await find_link(db.sessions, candidate, now=now) is None, candidate
+    assert await find_link(db.sessions, None, now=now) is None  # type: ignore[arg-type]
+    assert await find_link(db.sessions, token, now=now) is not None
+
+
+# --- crash safety -------------------------------------------------------------------------
+
+
+class FailingStore(LocalPhotoStore):
+    """Fails the nth put, after the earlier ones were written for real."""
+
+    def __init__(self, root: Path, fail_on_put: int) -> None:
+        super().__init__(root)
+        self.puts = 0
+        self.fail_on_put = fail_on_put
+
+    async def put(self, data: bytes, *, suffix: str = ".jpg") -> str:
+        self.puts += 1
+        if self.puts == self.fail_on_put:
+            raise OSError(28, "No space left on device")
+        return await super().put(data, suffix=suffix)
+
+
+class FailingCommitSession(AsyncSession):
+    async def commit(self) -> None:
+        raise ConnectionError("connection to the database lost before COMMIT")
+
+
+class LostCommitReplySession(AsyncSession):
+    """The server committed, but the reply never arrived."""
+
+    async def commit(self) -> None:
+        await super().commit()
+        raise ConnectionError("connection to the database lost after COMMIT")
+
+
+async def test_a_failing_file_write_commits_nothing_and_leaves_no_files(db):
+    store = FailingStore(db.store.root, fail_on_put=2)
+    with pytest.raises(OSError, match="No space left"):
+        await save(db, store=store, raw=composition_jpeg())
+    assert store.puts == 2
+    assert db.store_files() == []
+    assert await db.count(PhotoRow) == 0 and await db.count(DownloadLinkRow) == 0
+
+
+async def test_a_failing_commit_leaves_no_rows_and_no_files(db):
+    failing = async_sessionmaker(db.engine, class_=FailingCommitSession, expire_on_commit=False)
+    with pytest.raises(ConnectionError):
+        await save(db, sessions=failing, raw=composition_jpeg())
+    assert db.store_files() == []
+    assert await db.count(PhotoRow) == 0 and await db.count(DownloadLinkRow) == 0
+
+
+async def test_a_rejected_insert_leaves_no_files(db):
+    with pytest.raises(IntegrityError):
+        await save(db, artwork_id="no-such-artwork")
+    assert db.store_files() == []
+    assert await db.count(PhotoRow) == 0
+
+
+async def test_a_commit_whose_reply_was_lost_keeps_the_files_of_the_saved_row(db):
+    lost_reply = async_sessionmaker(db.engine, class_=LostCommitReplySession, expire_on_commit=False)
+    with pytest.raises(ConnectionError):
+        await save(db, sessions=lost_reply)
+    async with db.sessions() as session:
+        photo = (await session.scalars(select(PhotoRow))).one()
+    assert sorted(p.name for p in db.store_files()) == sorted([photo.result_key, photo.thumbnail_key])
+
+
+# --- deleting -----------------------------------------------------------------------------
+
+
+async def test_deleting_a_photo_deletes_all_its_files_and_links(db):
+    saved = await save(db, raw=composition_jpeg())
+    other = await save(db)
+    assert len(db.store_files()) == 5
+    now = datetime.now(timezone.utc)
+
+    assert await delete_photo(db.sessions, db.store, saved.photo.id, actor="staff:ana", now=now) is DeleteResult.DELETED
+
+    assert sorted(p.name for p in db.store_files()) == sorted(other.photo.file_keys)
+    for key in saved.photo.file_keys:
+        assert not await db.store.exists(key)
+    assert await find_link(db.sessions, saved.token, now=now) is None
+    assert await find_link(db.sessions, other.token, now=now) is not None
+    assert await db.count(PhotoRow) == 1 and await db.count(DownloadLinkRow) == 1
+    assert await delete_photo(db.sessions, db.store, saved.photo.id, actor="staff:ana", now=now) is DeleteResult.GONE
+    assert await delete_photo(db.sessions, db.store, "0" * 32, actor="staff:ana", now=now) is DeleteResult.GONE
+
+
+async def test_two_concurrent_deletes_one_deletes_the_other_finds_it_gone(db):
+    saved = await save(db, raw=composition_jpeg())
+    now = datetime.now(timezone.utc)
+    results = await asyncio.gather(
+        delete_photo(db.sessions, db.store, saved.photo.id, actor="staff:ana", now=now),
+        delete_photo(db.sessions, db.store, saved.photo.id, actor="staff:ben", now=now),
+    )
+    assert sorted(results) == [DeleteResult.DELETED, DeleteResult.GONE]
+    assert db.store_files() == []
+    assert await db.count(PhotoRow) == 0 and await db.count(DownloadLinkRow) == 0
+    assert await db.count(AuditRow) == 1
+
+
+class FailingDeleteStore(LocalPhotoStore):
+    async def delete(self, key: str) -> bool:
+        raise PermissionError(13, "Permission denied")
+
+
+async def test_a_delete_cut_short_hides_the_photo_and_retention_finishes_it(db):
+    saved = await save(db)
+    now = datetime.now(timezone.utc)
+    with pytest.raises(PermissionError):
+        await delete_photo(db.sessions, FailingDeleteStore(db.store.root), saved.photo.id, actor="staff:ana", now=now)
+    assert await find_link(db.sessions, saved.token, now=now) is None
+    assert await delete_photo(db.sessions, db.store, saved.photo.id, actor="staff:ana", now=now) is DeleteResult.GONE
+
+    report = await run_retention(db.sessions, db.store, now=now, photo_days=30)
+    assert report.photos_deleted == 1
+    assert db.store_files() == [] and await db.count(PhotoRow) == 0
+
+
+# --- retention ----------------------------------------------------------------------------
+
+
+async def test_retention_removes_exactly_what_has_expired(db):
+    now = datetime.now(timezone.utc)
+    old = await save(db, now=now - timedelta(days=31), raw=composition_jpeg())
+    borderline = await save(db, now=now - timedelta(days=29, hours=23), link_ttl=timedelta(days=30))
+    recent_expired_link = await save(db, now=now - timedelta(days=2), link_ttl=timedelta(days=1))
+    recent = await save(db, now=now - timedelta(hours=1))
+
+    two_hours_ago = time.time() - 7200
+    orphan = await db.store.put(b"left by a save that never committed")
+    os.utime(db.store.local_path(orphan), (two_hours_ago, two_hours_ago))
+    in_flight = await db.store.put(b"written by a save that is committing right now")
+
+    report = await run_retention(db.sessions, db.store, now=now, photo_days=30)
+
+    assert dataclasses.astuple(report) == (1, 1, 1, 0)
+    remaining_files = {p.name for p in db.store_files()}
+    assert remaining_files == {
+        *borderline.photo.file_keys, *recent_expired_link.photo.file_keys, *recent.photo.file_keys, in_flight
+    }
+    async with db.sessions() as session:
+        photo_ids = set((await session.scalars(select(PhotoRow.id))).all())
+        link_photo_ids = set((await session.scalars(select(DownloadLinkRow.photo_id))).all())
+        audit = (await session.scalars(select(AuditRow))).one()
+    assert photo_ids == {borderline.photo.id, recent_expired_link.photo.id, recent.photo.id}
+    assert link_photo_ids == {borderline.photo.id, recent.photo.id}
+    assert old.photo.id not in photo_ids
+    assert (audit.action, audit.detail) == (
+        "retention", {"photos_deleted": 1, "links_deleted": 1, "orphaned_files_deleted": 1, "photos_failed": 0}
+    )
+
+    again = await run_retention(db.sessions, db.store, now=now, photo_days=30)
+    assert dataclasses.astuple(again) == (0, 0, 0, 0)
+
+
+async def test_a_photo_whose_files_cannot_be_deleted_does_not_stop_retention(db):
+    now = datetime.now(timezone.utc)
+    stuck = await save(db, now=now - timedelta(days=40))
+    expired_link = await save(db, now=now - timedelta(days=2), link_ttl=timedelta(days=1))
+    report = await run_retention(db.sessions, FailingDeleteStore(db.store.root), now=now, photo_days=30)
+    assert (report.photos_deleted, report.links_deleted, report.photos_failed) == (0, 2, 1)
+    assert await find_link(db.sessions, stuck.token, now=now) is None
+    assert await find_link(db.sessions, expired_link.token, now=now) is None
+
+    report = await run_retention(db.sessions, db.store, now=now, photo_days=30)
+    assert (report.photos_deleted, report.photos_failed) == (1, 0)
+    assert {p.name for p in db.store_files()} == set(expired_link.photo.file_keys)
+
+
+async def test_retention_can_keep_photos_forever(db):
+    now = datetime.now(timezone.utc)
+    ancient = await save(db, now=now - timedelta(days=3000), link_ttl=timedelta(days=1))
+    report = await run_retention(db.sessions, db.store, now=now, photo_days=None)
+    assert dataclasses.astuple(report) == (0, 1, 0, 0)
+    assert {p.name for p in db.store_files()} == set(ancient.photo.file_keys)
+    with pytest.raises(ValueError):
+        await run_retention(db.sessions, db.store, now=now, photo_days=0)
+
+
+# --- artworks -----------------------------------------------------------------------------
+
+
+async def test_artworks_sync_keeps_staff_choices_and_retires_missing_ones(db):
+    listed = await list_artworks(db.sessions)
+    assert [a.spec for a in listed] == [demo.spec for demo in DEMO_ARTWORKS]
+    assert all(a.enabled and a.available and a.spec.demo for a in listed)
+
+    # Staff hide the first demo (a later admin page will do this).
+    async with db.sessions() as session, session.begin():
+        await session.execute(text("UPDATE artworks SET enabled = false WHERE id = :id"), {"id": ARTWORK.id})
+
+    folder_artwork = ArtworkSpec(
+        id="starry-night",
+        title="The Starry Night",
+        artist="Vincent van Gogh",
+        year="1889",
+        boxes={framing: NormBox(0.3, 0.3, 0.7, 1.0) for framing in Framing},
+        reference_region=NormBox(0.0, 0.0, 1.0, 0.5),
+    )
+    renamed = dataclasses.replace(DEMO_ARTWORKS[1].spec, title="Renamed")
+    specs = [folder_artwork, ARTWORK, renamed]  # the third demo is gone
+    keys = {spec.id: f"file:{spec.id}.jpg" for spec in specs}
+    now = datetime.now(timezone.utc)
+    report = await sync_artworks(db.sessions, specs, keys, now=now)
+    assert (report.added, report.updated, report.made_unavailable) == (1, 2, len(DEMO_ARTWORKS) - 2)
+
+    shown = await list_artworks(db.sessions)
+    assert [a.spec.id for a in shown] == [renamed.id, folder_artwork.id]
+    assert shown[0].spec.title == "Renamed" and shown[1].spec == folder_artwork
+    assert shown[1].image_key == "file:starry-night.jpg" and shown[1].updated_at == now
+    everything = {a.spec.id: a for a in await list_artworks(db.sessions, include_hidden=True)}
+    assert everything[ARTWORK.id].enabled is False and everything[ARTWORK.id].available is True
+    assert everything[DEMO_ARTWORKS[2].spec.id].available is False
+
+    # Unchanged input changes nothing; a returning artwork is available again, still in its old place.
+    assert (await sync_artworks(db.sessions, specs, keys, now=now)).updated == 0
+    returning = specs + [DEMO_ARTWORKS[2].spec]
+    report = await sync_artworks(db.sessions, returning, keys | {DEMO_ARTWORKS[2].spec.id: "demo"}, now=now)
+    assert (report.added, report.updated) == (0, 1)
+    assert [a.spec.id for a in await list_artworks(db.sessions)][:2] == [renamed.id, DEMO_ARTWORKS[2].spec.id]
+
+
+async def test_artworks_sync_refuses_inconsistent_input(db):
+    now = datetime.now(timezone.utc)
+    with pytest.raises(ValueError, match="no image key"):
+        await sync_artworks(db.sessions, [ARTWORK], {}, now=now)
+    with pytest.raises(ValueError, match="duplicate"):
+        await sync_artworks(db.sessions, [ARTWORK, ARTWORK], {ARTWORK.id: "k"}, now=now)
+
+
+# --- connecting ---------------------------------------------------------------------------
+
+
+def test_database_url_defaults_to_sqlite_in_the_data_dir_and_takes_common_schemes(tmp_path):
+    assert database_url(tmp_path, "") == f"sqlite+aiosqlite:///{tmp_path / 'artbooth.db'}"
+    assert database_url(tmp_path, "postgres://u:p@db.example/ab") == "postgresql+asyncpg://u:p@db.example/ab"
+    assert database_url(tmp_path, "postgresql://u@h:5433/a") == "postgresql+asyncpg://u@h:5433/a"
+    assert database_url(tmp_path, "sqlite:////srv/a.db") == "sqlite+aiosqlite:////srv/a.db"
+    with pytest.raises(SettingsError, match="mysql"):
+        database_url(tmp_path, "mysql://u:secret@h/db")
+    with pytest.raises(SettingsError) as excinfo:
+        database_url(tmp_path, "not a url :secret")
+    assert "secret" not in str(excinfo.value)
+
+
+async def test_an_unreachable_server_is_a_clear_error_without_the_password():
+    # Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    url = database_url(Path("."), "postgresql://artbooth:hunter2@127.0.0.1:1/artbooth")
+    with pytest.raises(DatabaseUnavailableError) as excinfo:
+        await upgrade(url)
+    message = str(excinfo.value)
+    assert "127.0.0.1:1" in message and "hunter2" not in message
+    assert isinstance(excinfo.value, ArtBoothError)
+
+
+@pytest.mark.parametrize("blocked", ["database file is a folder", "data folder is a file"])
+async def test_an_unopenable_sqlite_file_is_a_clear_error(tmp_path, blocked):
+    data_dir = tmp_path / "data"
+    if blocked == "database file is a folder":
+        (data_dir / "artbooth.db").mkdir(parents=True)
+    else:
+        data_dir.write_bytes(b"")
+    engine = create_engine(database_url(data_dir, ""))
+    try:
+        with pytest.raises(DatabaseUnavailableError, match="artbooth.db"):
+            await check_database(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_enforces_foreign_keys_and_uses_write_ahead_logging(tmp_path):
+    engine = create_engine(database_url(tmp_path / "data", ""))
+    try:
+        await check_database(engine)  # also makes the missing data folder
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("PRAGMA foreign_keys")) == 1
+            assert await connection.scalar(text("PRAGMA journal_mode")) == "wal"
+    finally:
+        await engine.dispose()
+
+
+async def test_simultaneous_upgrades_of_one_database_both_succeed(empty_database_url):
+    # Two kiosks starting together against one server, or the CLI racing the service.
+    await asyncio.gather(upgrade(empty_database_url), upgrade(empty_database_url))
+    engine = create_engine(empty_database_url)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+    finally:
+        await engine.dispose()
