@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from kiosk.files import write_atomically
+from kiosk.files import fsync_directory, write_atomically
 
 SUFFIXES = (".jpg", ".png", ".webp")
 _KEY_PATTERN = re.compile(r"[0-9a-f]{32}\.(?:jpg|png|webp)")
@@ -83,9 +83,7 @@ class LocalPhotoStore:
 
     def _write(self, path: Path, data: bytes) -> None:
         self._make_folders(path.parent)
-        write_atomically(path, data)
-        # The rename is only durable once the folder holding the new name is on disk too.
-        _fsync_folder(path.parent)
+        write_atomically(path, data)  # fsyncs the folder too: the rename itself is durable
 
     def _make_folders(self, folder: Path) -> None:
         if folder.is_dir():
@@ -95,7 +93,7 @@ class LocalPhotoStore:
             folder.mkdir()
         except FileExistsError:
             return  # a concurrent put made it
-        _fsync_folder(folder.parent)
+        fsync_directory(folder.parent)
 
     @staticmethod
     def _delete(path: Path) -> bool:
@@ -103,7 +101,7 @@ class LocalPhotoStore:
             path.unlink()
         except FileNotFoundError:
             return False
-        _fsync_folder(path.parent)
+        fsync_directory(path.parent)
         return True
 
     def _keys_older_than(self, cutoff: float) -> list[str]:
@@ -117,11 +115,3 @@ class LocalPhotoStore:
             except FileNotFoundError:
                 continue  # deleted while we looked
         return keys
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

