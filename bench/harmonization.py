@@ -36,12 +36,12 @@ from kiosk.engine import load_harmonizer  # noqa: E402
 from kiosk.settings import Settings  # noqa: E402
 from pipeline.harmonize.harmonizer import Harmonizer, choose, standard_variants  # noqa: E402
 from pipeline.harmonize.operators import apply  # noqa: E402
+from pipeline.harmonize.reference import ring_around  # noqa: E402
 from pipeline.harmonize.stats import from_lab, region_stats, to_lab  # noqa: E402
 from pipeline.harmonize.synthetic import lab_transfer  # noqa: E402
 from pipeline.types import ReferenceMode  # noqa: E402
 
 IHARMONY = ROOT.parent / "shared/data/harmonization/iharmony4-samples"
-RING_MARGIN = 0.35
 
 
 def auc(positives: list[float], negatives: list[float]) -> float:
@@ -74,11 +74,9 @@ def reinhard(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def ring_weights(mask: np.ndarray) -> np.ndarray:
+    """The product's ring around the object's bounding box, minus the object itself."""
     rows, cols = np.nonzero(mask)
-    y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    my, mx = round((y1 - y0) * RING_MARGIN), round((x1 - x0) * RING_MARGIN)
-    weights = np.zeros(mask.shape, np.float32)
-    weights[max(y0 - my, 0) : y1 + my, max(x0 - mx, 0) : x1 + mx] = 1.0
+    weights = ring_around(mask.shape, (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
     weights[mask > 0] = 0.0
     return weights if weights.sum() > 0 else (mask == 0).astype(np.float32)
 

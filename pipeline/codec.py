@@ -61,11 +61,10 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
 def _to_rgb8(image: Image.Image) -> np.ndarray:
     if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
         pixels = np.asarray(image, dtype=np.float64)
-        peak = 255.0 if image.mode == "F" and pixels.max(initial=0) <= 1.0 else 65535.0
-        if image.mode == "F" and peak == 255.0:
-            pixels = pixels * 255.0
-        else:
-            pixels = pixels * (255.0 / peak)
+        if image.mode != "F":
+            pixels = pixels / 257.0  # 65535 -> 255
+        elif pixels.max(initial=0.0) <= 1.0:
+            pixels = pixels * 255.0  # float images in 0..1; others are already 0..255
         gray = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):

@@ -136,16 +136,15 @@ class Harmonizer:
     ) -> Harmonized:
         """Harmonize the subject layer (RGB uint8 and alpha, sized and placed as ``placement.rect``)."""
         variants = standard_variants(self.default_targets, artwork.spec.reference_mode, self.strength)
-        references = {
-            mode: self.describe(artwork.image, reference_weights(artwork, placement.box, mode))
-            for mode in {variant.reference for variant in variants}
-        }
+        modes = {variant.reference for variant in variants}
+        # The ring is always needed: texture is matched to the paint around the subject.
+        weights = {mode: reference_weights(artwork, placement.box, mode) for mode in modes | {ReferenceMode.RING}}
+        references = {mode: self.describe(artwork.image, weights[mode]) for mode in modes}
         crop = _Crop.around(placement, artwork)
         candidates = self.candidates(*crop.reduced(artwork.image, foreground, alpha), references, variants)
         chosen = choose(candidates)
         layer = foreground if chosen.params == IDENTITY else _to_uint8(apply(foreground, chosen.params))
-        texture_weights = reference_weights(artwork, placement.box, ReferenceMode.RING)
-        layer, texture = match_texture(layer, alpha, artwork.image, texture_weights)
+        layer, texture = match_texture(layer, alpha, artwork.image, weights[ReferenceMode.RING])
         layer = decontaminate_edge(layer, alpha)
         return Harmonized(foreground=layer, chosen=chosen, candidates=candidates, texture=texture)
 

@@ -17,17 +17,25 @@ from pipeline.types import Artwork, ReferenceMode
 RING_MARGIN = 0.35
 
 
+def ring_around(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """A 0/1 float32 map of the band around ``box`` (x0, y0, x1, y1), the box itself excluded."""
+    height, width = shape
+    x0, y0, x1, y1 = box
+    mx, my = round((x1 - x0) * RING_MARGIN), round((y1 - y0) * RING_MARGIN)
+    weights = np.zeros(shape, np.float32)
+    weights[max(y0 - my, 0) : min(y1 + my, height), max(x0 - mx, 0) : min(x1 + mx, width)] = 1.0
+    weights[y0:y1, x0:x1] = 0.0
+    return weights
+
+
 def reference_weights(artwork: Artwork, box: tuple[int, int, int, int], mode: ReferenceMode) -> np.ndarray:
     """A 0/1 float32 map over the artwork marking the reference region."""
     height, width = artwork.height, artwork.width
-    weights = np.zeros((height, width), np.float32)
     if mode is ReferenceMode.RING:
-        x0, y0, x1, y1 = box
-        mx, my = round((x1 - x0) * RING_MARGIN), round((y1 - y0) * RING_MARGIN)
-        weights[max(y0 - my, 0) : min(y1 + my, height), max(x0 - mx, 0) : min(x1 + mx, width)] = 1.0
-        weights[y0:y1, x0:x1] = 0.0
-        if weights.any():
-            return weights
+        ring = ring_around((height, width), box)
+        if ring.any():
+            return ring
+    weights = np.zeros((height, width), np.float32)
     if mode is ReferenceMode.REGION and artwork.spec.reference_region is not None:
         rx0, ry0, rx1, ry1 = artwork.spec.reference_region.to_pixels(width, height)
         weights[ry0:ry1, rx0:rx1] = 1.0
