@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -68,10 +69,27 @@ def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
     try:
         # Off by default in SQLite; without it ON DELETE CASCADE and every foreign key are ignored.
         cursor.execute("PRAGMA foreign_keys = ON")
-        # Readers (downloads) no longer wait for writers (compositions being saved).
-        cursor.execute("PRAGMA journal_mode = WAL")
+        # Readers (downloads) no longer wait for writers (compositions being saved). The mode is
+        # stored in the file, so only the first connection ever switches it.
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0].lower() != "wal":
+            _switch_to_wal(cursor)
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor) -> None:  # noqa: ANN001 - sqlite3's cursor or the aiosqlite adapter's
+    # Switching needs the file to itself and SQLite does not call the busy handler for it, so two
+    # first connections at once (two upgrades racing on a fresh file) would fail without a retry.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as exc:  # sqlite3.OperationalError, or the adapter's wrapper of it
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
