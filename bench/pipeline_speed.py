@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kiosk.artworks import ArtworkLibrary  # noqa: E402
+from kiosk.artworks import ArtworkLibrary, load_artwork  # noqa: E402
 from kiosk.engine import Engine, build_compositor  # noqa: E402
 from kiosk.models import ModelStore  # noqa: E402
 from kiosk.settings import Settings  # noqa: E402
@@ -62,7 +62,7 @@ def main() -> None:
 
     settings = Settings.load()
     photo, source = load_photo()
-    artwork = ArtworkLibrary(settings).get("demo-golden-meadow")
+    artwork = load_artwork(ArtworkLibrary(settings).source("demo-golden-meadow"), max_pixels=settings.max_image_pixels)
     assert artwork.image.shape[:2] == (1080, 1920)
 
     start = time.perf_counter()

@@ -149,7 +149,9 @@ class DownloadLinkRow(Base):
     __tablename__ = "download_links"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    photo_id: Mapped[str] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), index=True)
+    # NULL once the photo is deleted: the link stays behind as a tombstone, so a visitor who opens
+    # it is told the photo was deleted rather than that the link never existed.
+    photo_id: Mapped[str | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"), index=True)
     # Only the token's SHA-256 is kept: a leaked database does not hand out working links.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -5,6 +5,10 @@ before the row that refers to them is committed and deleted when that commit fai
 being deleted is first hidden (status "deleting"), then loses its files, then its row. What a
 crash can still leave behind (files whose commit never happened, a delete cut short) is
 finished by run_retention.
+
+A deleted photo's download links stay behind as revoked tombstones (photo_id NULL), and expired
+links are kept for a grace period, so a visitor's old QR code is answered with why it no longer
+works; run_retention forgets both once the grace period after their expiry has passed.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ class PhotoInfo:
 @dataclass(frozen=True)
 class LinkInfo:
     id: int
-    photo_id: str
+    photo_id: str | None  # None once the photo was deleted
     expires_at: datetime
     revoked: bool
     download_count: int
@@ -121,10 +125,18 @@ class DeleteResult(str, enum.Enum):
     GONE = "gone"  # no such photo, or another delete got there first
 
 
+class LinkState(str, enum.Enum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    DELETED = "deleted"  # the photo was deleted (by the visitor, staff or retention)
+    UNKNOWN = "unknown"  # malformed, tampered, never issued, or long forgotten
+
+
 @dataclass(frozen=True)
 class RetentionReport:
     photos_deleted: int  # past the retention period, plus deletes a crash had cut short
-    links_deleted: int  # expired links (those of deleted photos go with them, uncounted)
+    links_deleted: int  # expired longer than the grace period, tombstones of deleted photos included
     orphaned_files_deleted: int
     photos_failed: int  # files that could not be deleted; hidden meanwhile, retried on the next run
 
@@ -160,6 +172,14 @@ class ArtworkRecord:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+@dataclass(frozen=True)
+class LinkLookup:
+    state: LinkState
+    link: LinkInfo | None  # None only for UNKNOWN
+    photo: PhotoInfo | None  # set only for VALID
+    artwork: ArtworkRecord | None  # the photo's artwork (for its credit), set only for VALID
 
 
 @dataclass(frozen=True)
@@ -275,46 +295,62 @@ async def _delete_files(store: PhotoStore, keys: Iterable[str]) -> None:
             log.exception("could not delete stored file %s; the retention sweep will retry", key)
 
 
-async def find_link(
-    session_factory: SessionFactory, token: str, *, now: datetime
-) -> tuple[PhotoInfo, LinkInfo] | None:
-    """The photo and link for a download token, or None when the token is malformed, unknown,
-    revoked or expired, or its photo is being deleted."""
+async def look_up_link(session_factory: SessionFactory, token: str, *, now: datetime) -> LinkLookup:
+    """What a download token leads to at ``now``: the photo and its artwork when the link is VALID,
+    otherwise why not. When several reasons apply, DELETED wins over REVOKED over EXPIRED."""
     _require_aware(now)
+    unknown = LinkLookup(state=LinkState.UNKNOWN, link=None, photo=None, artwork=None)
     # Anything that token_urlsafe(24) cannot produce is refused before it reaches the database.
     if not isinstance(token, str) or not _TOKEN_PATTERN.fullmatch(token):
-        return None
+        return unknown
     query = (
-        select(PhotoRow, DownloadLinkRow)
-        .join(PhotoRow, PhotoRow.id == DownloadLinkRow.photo_id)
-        .where(
-            DownloadLinkRow.token_hash == hash_token(token),
-            DownloadLinkRow.revoked.is_(False),
-            DownloadLinkRow.expires_at > now,
-            PhotoRow.status == PhotoStatus.READY.value,
-        )
+        select(DownloadLinkRow, PhotoRow, ArtworkRow)
+        .outerjoin(PhotoRow, PhotoRow.id == DownloadLinkRow.photo_id)
+        .outerjoin(ArtworkRow, ArtworkRow.id == PhotoRow.artwork_id)
+        .where(DownloadLinkRow.token_hash == hash_token(token))
     )
     async with session_factory() as session:
         found = (await session.execute(query)).one_or_none()
     if found is None:
-        return None
-    photo, link = found
-    return PhotoInfo.from_row(photo), LinkInfo.from_row(link)
+        return unknown
+    link_row, photo_row, artwork_row = found
+    link = LinkInfo.from_row(link_row)
+    # A photo in "deleting" has begun to lose its files; to the visitor it is already gone.
+    if photo_row is None or photo_row.status == PhotoStatus.DELETING.value:
+        return LinkLookup(state=LinkState.DELETED, link=link, photo=None, artwork=None)
+    if link.revoked:
+        return LinkLookup(state=LinkState.REVOKED, link=link, photo=None, artwork=None)
+    if link.expires_at <= now:
+        return LinkLookup(state=LinkState.EXPIRED, link=link, photo=None, artwork=None)
+    return LinkLookup(
+        state=LinkState.VALID,
+        link=link,
+        photo=PhotoInfo.from_row(photo_row),
+        artwork=ArtworkRecord.from_row(artwork_row),
+    )
 
 
-async def record_download(session_factory: SessionFactory, link_id: int) -> int | None:
-    """Count one download; returns the new count, or None when the link no longer exists."""
+async def get_photo(session_factory: SessionFactory, photo_id: str) -> PhotoInfo | None:
+    """The photo, or None when there is none or it is being deleted."""
+    query = select(PhotoRow).where(PhotoRow.id == photo_id, PhotoRow.status == PhotoStatus.READY.value)
+    async with session_factory() as session:
+        row = await session.scalar(query)
+    return PhotoInfo.from_row(row) if row is not None else None
+
+
+async def record_downloads(session_factory: SessionFactory, counts: Mapping[int, int]) -> None:
+    """Add ``counts[link_id]`` downloads to each link; links deleted meanwhile are skipped."""
+    if not counts:
+        return
     async with session_factory() as session, session.begin():
-        # Incremented in SQL, so simultaneous downloads are all counted.
-        return (
+        for link_id, count in sorted(counts.items()):  # one lock order for every writer
+            # Incremented in SQL, so counts from several processes all add up.
             await session.execute(
                 update(DownloadLinkRow)
                 .where(DownloadLinkRow.id == link_id)
-                .values(download_count=DownloadLinkRow.download_count + 1)
-                .returning(DownloadLinkRow.download_count)
+                .values(download_count=DownloadLinkRow.download_count + count)
                 .execution_options(synchronize_session=False)
             )
-        ).scalar_one_or_none()
 
 
 async def revoke_link(session_factory: SessionFactory, link_id: int, *, actor: str, now: datetime) -> bool:
@@ -335,8 +371,8 @@ async def revoke_link(session_factory: SessionFactory, link_id: int, *, actor: s
 async def delete_photo(
     session_factory: SessionFactory, store: PhotoStore, photo_id: str, *, actor: str, now: datetime
 ) -> DeleteResult:
-    """Delete a photo, its files and its links. Of simultaneous deletes of one photo exactly one
-    gets DELETED; the others, like deletes of unknown photos, get GONE."""
+    """Delete a photo and its files; its links stay as revoked tombstones. Of simultaneous deletes
+    of one photo exactly one gets DELETED; the others, like deletes of unknown photos, get GONE."""
     _require_aware(now)
     async with session_factory() as session, session.begin():
         claimed = await _claim_for_deletion(session, photo_id)
@@ -360,7 +396,8 @@ async def _claim_for_deletion(session: AsyncSession, photo_id: str) -> bool:
 
 
 async def _finish_deletion(session_factory: SessionFactory, store: PhotoStore, photo_id: str) -> bool:
-    """Delete the files, then the row (links go with it); True when this call deleted the row.
+    """Delete the files, then the row; True when this call deleted the row. Its links lose their
+    photo (ON DELETE SET NULL) and are revoked, together with the row's delete.
 
     A failing file delete raises and leaves the row hidden in "deleting", for retention to retry.
     """
@@ -372,6 +409,10 @@ async def _finish_deletion(session_factory: SessionFactory, store: PhotoStore, p
     for key in keys:
         await store.delete(key)
     async with session_factory() as session, session.begin():
+        # Revoked as well as orphaned: whatever reads the link row alone refuses it too.
+        await _update_count(
+            session, update(DownloadLinkRow).where(DownloadLinkRow.photo_id == photo_id).values(revoked=True)
+        )
         return await _update_count(session, delete(PhotoRow).where(PhotoRow.id == photo_id)) == 1
 
 
@@ -381,13 +422,17 @@ async def run_retention(
     *,
     now: datetime,
     photo_days: int | None,
+    link_grace: timedelta,
     orphan_grace: timedelta = ORPHAN_GRACE,
 ) -> RetentionReport:
-    """Delete photos older than ``photo_days`` days (None: keep them) with their files and links,
-    expired links, and stored files that no row refers to and are older than ``orphan_grace``."""
+    """Delete photos older than ``photo_days`` days (None: keep them) with their files, leaving
+    their links as tombstones; links (tombstones too) that expired ``link_grace`` or longer ago;
+    and stored files that no row refers to and are older than ``orphan_grace``."""
     _require_aware(now)
     if photo_days is not None and photo_days < 1:
         raise ValueError(f"photo_days must be at least 1 (or None to keep photos), not {photo_days}")
+    if link_grace < timedelta(0):
+        raise ValueError(f"link_grace must not be negative, not {link_grace}")
     if photo_days is not None:
         cutoff = now - timedelta(days=photo_days)
         async with session_factory() as session, session.begin():
@@ -409,8 +454,10 @@ async def run_retention(
             log.exception("retention could not delete photo %s; it stays hidden and is retried next time", photo_id)
             photos_failed += 1
 
+    # Within the grace period a visitor's link is answered "expired" or "deleted", not "not found".
+    forgotten = delete(DownloadLinkRow).where(DownloadLinkRow.expires_at <= now - link_grace)
     async with session_factory() as session, session.begin():
-        links_deleted = await _update_count(session, delete(DownloadLinkRow).where(DownloadLinkRow.expires_at <= now))
+        links_deleted = await _update_count(session, forgotten)
 
     orphans_deleted = await _delete_orphaned_files(session_factory, store, now - orphan_grace)
 
@@ -423,8 +470,10 @@ async def run_retention(
     async with session_factory() as session, session.begin():
         _audit(session, at=now, actor=RETENTION_ACTOR, action="retention", subject="", detail=asdict(report))
     log.info(
-        "retention (photos kept %s): deleted %d photos, %d expired links, %d orphaned files; %d photos failed",
+        "retention (photos kept %s, links kept %s past expiry): deleted %d photos, %d links, "
+        "%d orphaned files; %d photos failed",
         f"{photo_days} days" if photo_days is not None else "forever",
+        link_grace,
         photos_deleted,
         links_deleted,
         orphans_deleted,
@@ -531,6 +580,13 @@ async def list_artworks(session_factory: SessionFactory, *, include_hidden: bool
         query = query.where(ArtworkRow.enabled.is_(True), ArtworkRow.available.is_(True))
     async with session_factory() as session:
         return [ArtworkRecord.from_row(row) for row in (await session.scalars(query)).all()]
+
+
+async def get_artwork(session_factory: SessionFactory, artwork_id: str) -> ArtworkRecord | None:
+    """The artwork, hidden or not (photos keep referring to retired ones); None when unknown."""
+    async with session_factory() as session:
+        row = await session.get(ArtworkRow, artwork_id)
+    return ArtworkRecord.from_row(row) if row is not None else None
 
 
 async def touch_kiosk(

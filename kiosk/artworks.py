@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
+from PIL import Image
 
 from kiosk.demo_gallery import DEMO_ARTWORKS, DemoArtwork, paint
 from kiosk.errors import ArtworkNotFoundError
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+FOLDER_KEY_PREFIX = "folder:"
+DEMO_KEY_PREFIX = "demo:"
 
 
 def parse_sidecar(artwork_id: str, data: object) -> ArtworkSpec:
@@ -65,11 +68,36 @@ def parse_sidecar(artwork_id: str, data: object) -> ArtworkSpec:
     )
 
 
+@dataclass(frozen=True)
+class ArtworkSource:
+    """An artwork as a worker needs it: its spec and the file holding its full-resolution image."""
+
+    spec: ArtworkSpec
+    image_path: Path
+
+
+def load_artwork(source: ArtworkSource, *, max_pixels: int) -> Artwork:
+    try:
+        data = source.image_path.read_bytes()
+    except OSError as exc:
+        raise ArtworkNotFoundError(f"artwork {source.spec.id!r}: cannot read {source.image_path} ({exc.strerror})") from None
+    try:
+        return Artwork(spec=source.spec, image=decode_image(data, max_pixels=max_pixels))
+    except PipelineError as exc:
+        raise ArtworkSpecError(f"artwork image {source.image_path}: {exc}") from None
+
+
 class ArtworkLibrary:
+    """The artworks that come with files: the artworks folder and the demos.
+
+    They are imported into the database at start (kiosk.catalogue), which is where the service
+    looks artworks up; their images stay where they are, named by image keys
+    (``folder:<file name>``, ``demo:<id>``).
+    """
+
     def __init__(self, settings: Settings) -> None:
         self._folder = settings.resolved_artworks_dir
         self._demo_cache = settings.data_dir / "demo-artworks"
-        self._max_pixels = settings.max_image_pixels
 
     def specs(self) -> list[ArtworkSpec]:
         """Every usable artwork: the folder's (by title), then the demos. Broken sidecars are logged and left out."""
@@ -82,44 +110,37 @@ class ArtworkLibrary:
         found.sort(key=lambda spec: spec.title.lower())
         return found + [demo.spec for demo in DEMO_ARTWORKS]
 
-    def get(self, artwork_id: str) -> Artwork:
-        """An artwork by id only: ids come from visitors and API clients, paths never do."""
-        demo = next((d for d in DEMO_ARTWORKS if d.spec.id == artwork_id), None)
-        if demo is not None:
-            return Artwork(spec=demo.spec, image=self._demo_image(demo))
-        if _ID_PATTERN.match(artwork_id):
-            for image_path in self._folder_images():
-                if image_path.stem == artwork_id:
-                    return self.load_files(image_path)
-        known = ", ".join(spec.id for spec in self.specs())
-        raise ArtworkNotFoundError(f"no artwork {artwork_id!r}; known artworks: {known}")
+    def source(self, artwork_id: str) -> ArtworkSource:
+        """One of this library's artworks by id (the service looks artworks up in the catalogue instead)."""
+        spec = next((spec for spec in self.specs() if spec.id == artwork_id), None)
+        if spec is None:
+            raise ArtworkNotFoundError(f"no artwork {artwork_id!r} in {self._folder} or the demos")
+        return ArtworkSource(spec=spec, image_path=self.image_path(self.image_key(artwork_id)))
 
-    def image_path(self, artwork_id: str) -> Path:
-        """The file holding the artwork's full-resolution image (demos are painted on first use)."""
-        demo = next((d for d in DEMO_ARTWORKS if d.spec.id == artwork_id), None)
-        if demo is not None:
-            self._demo_image(demo)
-            return self._demo_path(demo)
+    def image_key(self, artwork_id: str) -> str:
+        if any(demo.spec.id == artwork_id for demo in DEMO_ARTWORKS):
+            return DEMO_KEY_PREFIX + artwork_id
         for image_path in self._folder_images():
             if image_path.stem == artwork_id:
-                return image_path
-        raise ArtworkNotFoundError(f"no artwork {artwork_id!r}")
+                return FOLDER_KEY_PREFIX + image_path.name
+        raise ArtworkNotFoundError(f"no artwork {artwork_id!r} in {self._folder} or the demos")
 
-    def _folder_images(self) -> list[Path]:
-        if not self._folder.is_dir():
-            return []
-        return sorted(
-            p for p in self._folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.with_suffix(".json").exists()
-        )
+    def image_path(self, image_key: str) -> Path | None:
+        """The file behind one of this library's image keys (demos are painted on first use); None for other keys."""
+        if image_key.startswith(DEMO_KEY_PREFIX):
+            demo = next((d for d in DEMO_ARTWORKS if d.spec.id == image_key.removeprefix(DEMO_KEY_PREFIX)), None)
+            if demo is None:
+                raise ArtworkNotFoundError(f"no demo artwork for image key {image_key!r}")
+            return self._painted_demo(demo)
+        if image_key.startswith(FOLDER_KEY_PREFIX):
+            name = image_key.removeprefix(FOLDER_KEY_PREFIX)
+            # The key comes from the database; it must not name a file outside the folder.
+            if Path(name).name != name or not name:
+                raise ArtworkNotFoundError(f"not an artwork file name: {name!r}")
+            return self._folder / name
+        return None
 
-    def _read_spec(self, sidecar: Path, artwork_id: str) -> ArtworkSpec:
-        try:
-            data = json.loads(sidecar.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ArtworkSpecError(f"artwork {artwork_id!r}: {sidecar.name} is not valid JSON ({exc})") from None
-        return parse_sidecar(artwork_id, data)
-
-    def load_files(self, path: Path) -> Artwork:
+    def source_from_files(self, path: Path) -> ArtworkSource:
         """An artwork from its image or sidecar path (the CLI's way to try one before installing it)."""
         if path.suffix.lower() == ".json":
             sidecar = path
@@ -130,22 +151,31 @@ class ArtworkLibrary:
             image_path, sidecar = path, path.with_suffix(".json")
             if not sidecar.exists():
                 raise ArtworkNotFoundError(f"{path} has no sidecar {sidecar.name} with its boxes")
-        spec = self._read_spec(sidecar, image_path.stem)
+        return ArtworkSource(spec=self._read_spec(sidecar, image_path.stem), image_path=image_path)
+
+    def _folder_images(self) -> list[Path]:
+        if not self._folder.is_dir():
+            return []
+        return sorted(
+            p
+            for p in self._folder.iterdir()
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.with_suffix(".json").exists() and _ID_PATTERN.match(p.stem)
+        )
+
+    def _read_spec(self, sidecar: Path, artwork_id: str) -> ArtworkSpec:
         try:
-            image = decode_image(image_path.read_bytes(), max_pixels=self._max_pixels)
-        except PipelineError as exc:
-            raise ArtworkSpecError(f"artwork image {image_path}: {exc}") from None
-        return Artwork(spec=spec, image=image)
+            data = json.loads(sidecar.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ArtworkSpecError(f"artwork {artwork_id!r}: {sidecar.name} is not valid JSON ({exc})") from None
+        return parse_sidecar(artwork_id, data)
 
-    def _demo_path(self, demo: DemoArtwork) -> Path:
-        return self._demo_cache / f"{demo.spec.id}.png"
-
-    def _demo_image(self, demo: DemoArtwork) -> np.ndarray:
-        path = self._demo_path(demo)
-        if path.exists():
-            cached = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if cached is not None and cached.shape[1::-1] == demo.size:
-                return cv2.cvtColor(cached, cv2.COLOR_BGR2RGB)
-        image = paint(demo)
-        write_atomically(path, encode_image(image, ".png"))
-        return image
+    def _painted_demo(self, demo: DemoArtwork) -> Path:
+        path = self._demo_cache / f"{demo.spec.id}.png"
+        try:
+            with Image.open(path) as cached:  # reads the header only
+                if cached.size == demo.size:
+                    return path
+        except (OSError, Image.UnidentifiedImageError):
+            pass  # not painted yet, or a damaged cache file: paint it again
+        write_atomically(path, encode_image(paint(demo), ".png"))
+        return path

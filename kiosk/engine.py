@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kiosk.artworks import ArtworkLibrary
+from kiosk.artworks import ArtworkSource, load_artwork
+from kiosk.errors import ArtworkNotFoundError
 from kiosk.models import ModelStore
 from kiosk.settings import Settings
 from pipeline.codec import decode_image, encode_image
@@ -112,25 +113,39 @@ class ComposeResult:
 
 
 class Engine:
-    def __init__(self, settings: Settings, library: ArtworkLibrary | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.library = library or ArtworkLibrary(settings)
+        self._artworks: dict[tuple[Path, int, int], Artwork] = {}
 
     @functools.cached_property
     def compositor(self) -> Compositor:
         # Loaded on first use, so a bad photo or artwork is refused before seconds of model loading.
         return build_compositor(self.settings)
 
-    def compose(self, photo_bytes: bytes, artwork: str | Path, *, output_suffix: str = ".jpg") -> ComposeResult:
-        """Compose into the artwork with this id (str) or from these files (Path, the CLI's only)."""
+    def compose(self, photo_bytes: bytes, artwork: ArtworkSource, *, output_suffix: str = ".jpg") -> ComposeResult:
         timings = StageTimings()
         with timings.measure("decode"):
             photo = decode_image(photo_bytes, max_pixels=self.settings.max_image_pixels)
         with timings.measure("artwork"):
-            loaded = self.library.get(artwork) if isinstance(artwork, str) else self.library.load_files(artwork)
+            loaded = self._artwork(artwork)
         with timings.measure("models"):
             compositor = self.compositor  # about 0 ms once loaded
         composition = compositor(photo, loaded, timings)
         with timings.measure("encode"):
             encoded = encode_image(composition.image, output_suffix)
         return ComposeResult(composition=composition, artwork=loaded, encoded=encoded)
+
+    def _artwork(self, source: ArtworkSource) -> Artwork:
+        # Decoding a large painting costs more than a capture's matting; a booth reuses a few artworks.
+        try:
+            stat = source.image_path.stat()
+        except OSError as exc:
+            raise ArtworkNotFoundError(f"artwork {source.spec.id!r}: cannot read {source.image_path} ({exc.strerror})") from None
+        cache_key = (source.image_path, stat.st_mtime_ns, stat.st_size)
+        cached = self._artworks.get(cache_key)
+        if cached is None:
+            if len(self._artworks) >= self.settings.artwork_cache_size:
+                self._artworks.pop(next(iter(self._artworks)))
+            cached = self._artworks[cache_key] = load_artwork(source, max_pixels=self.settings.max_image_pixels)
+        # The spec (boxes, reference) may have changed in the database while the image did not.
+        return cached if cached.spec == source.spec else Artwork(spec=source.spec, image=cached.image)

@@ -22,6 +22,7 @@ class ExitCode(enum.IntEnum):
     BAD_SETTINGS = 11
     MODEL_FETCH_FAILED = 12
     DATABASE_UNAVAILABLE = 13
+    STORAGE_FAILED = 14  # a photo could not be written or deleted (disk full, permissions)
 
 
 class ArtBoothError(Exception):
@@ -36,6 +37,10 @@ class InputNotFoundError(ArtBoothError):
 
 class ArtworkNotFoundError(ArtBoothError):
     exit_code = ExitCode.ARTWORK_NOT_FOUND
+
+
+class StorageFailedError(ArtBoothError):
+    exit_code = ExitCode.STORAGE_FAILED
 
 
 class ModelMissingError(ArtBoothError):

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import tomllib
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -72,15 +74,60 @@ class Settings:
     # 1 moves the subject all the way to its target look (within the operators' bounds); 0 leaves it.
     harmonize_strength: float = 1.0
 
+    # Empty: SQLite at <data_dir>/artbooth.db. Or postgresql://user:password@host/db for larger sites.
+    database_url: str = ""
+    # Where photo files live; empty means ``<data_dir>/photos``.
+    photos_dir: Path | None = None
+    # The visitor's unprocessed camera photo is personal data we do not need; keep it only when asked.
+    keep_raw_photos: bool = False
+    download_link_hours: int = 72
+    # Photos older than this are deleted with their files; 0 keeps them forever.
+    photo_retention_days: int = 30
+    # How long an expired link is remembered, so its QR code gets "expired" rather than "not found".
+    expired_link_grace_days: int = 30
+    retention_interval_minutes: int = 60
+    # Download counts are written in batches; a crash loses at most this many seconds of counts.
+    download_count_flush_seconds: float = 2.0
+
     compose_workers: int = 1
+    # Decoded artworks each compose worker keeps in memory (a 4000x3000 painting takes 36 MB).
+    artwork_cache_size: int = 8
     torch_threads: int = 0  # 0: let torch decide
+
+    # Live preview (streaming/preview.py explains the smoothing). Faces are re-detected this often.
+    preview_face_interval_s: float = 0.5
+    # Share of the new alpha a pixel takes where the camera image did not change: lower is steadier.
+    preview_alpha_still_weight: float = 0.35
+    # Grey-level change at which a pixel counts as moving and takes the new alpha at once.
+    preview_alpha_motion_levels: float = 24.0
+    # Frames the per-connection fps and processing-time percentiles are computed over.
+    preview_stats_window: int = 120
+    # Torch threads in the process serving live previews (process-wide, set when the preview's
+    # models load). More than 1 lets MTCNN's spinning OpenMP threads fight OpenCV and the video
+    # codecs for the cores: 200-1300 ms per detection on 2 busy cores, against 30-80 ms with 1.
+    preview_torch_threads: int = 1
 
     @property
     def resolved_public_url(self) -> str:
+        """The address download links and QR codes point to."""
         if self.public_url:
             return self.public_url.rstrip("/")
-        host = "localhost" if self.host in ("0.0.0.0", "::", "127.0.0.1") else self.host
-        return f"http://{host}:{self.port}"
+        if self.host in ("0.0.0.0", "::"):
+            host = _lan_address() or "localhost"
+        elif self.host == "127.0.0.1":
+            host = "localhost"
+        else:
+            host = self.host
+        return f"http://{_url_host(host)}:{self.port}"
+
+    @property
+    def public_url_reachable_by_phones(self) -> bool:
+        host = urllib.parse.urlsplit(self.resolved_public_url).hostname or ""
+        return host not in ("localhost", "::1") and not host.startswith("127.")
+
+    @property
+    def resolved_photos_dir(self) -> Path:
+        return self.photos_dir if self.photos_dir is not None else self.data_dir / "photos"
 
     @property
     def resolved_artworks_dir(self) -> Path:
@@ -120,14 +167,63 @@ class Settings:
             raise SettingsError(f"harmonize_strength must be in 0..1, not {self.harmonize_strength}")
         if self.compose_workers < 1:
             raise SettingsError("compose_workers must be at least 1")
+        if self.artwork_cache_size < 1:
+            raise SettingsError("artwork_cache_size must be at least 1")
+        if self.public_url:
+            parts = urllib.parse.urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+                raise SettingsError(
+                    f"public_url must be an http(s) address phones can open, like http://192.168.1.20:8080, "
+                    f"not {self.public_url!r}"
+                )
+        if self.download_link_hours < 1:
+            raise SettingsError("download_link_hours must be at least 1")
+        for name in ("photo_retention_days", "expired_link_grace_days"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must be 0 or more")
+        if self.download_count_flush_seconds <= 0:
+            raise SettingsError("download_count_flush_seconds must be positive")
+        if self.retention_interval_minutes < 1:
+            raise SettingsError("retention_interval_minutes must be at least 1")
+        if self.preview_face_interval_s <= 0:
+            raise SettingsError("preview_face_interval_s must be positive")
+        if not 0.0 < self.preview_alpha_still_weight <= 1.0:
+            raise SettingsError(f"preview_alpha_still_weight must be in (0, 1], not {self.preview_alpha_still_weight}")
+        if self.preview_alpha_motion_levels <= 0:
+            raise SettingsError("preview_alpha_motion_levels must be positive")
+        if self.preview_stats_window < 2:
+            raise SettingsError("preview_stats_window must be at least 2")
+        if self.preview_torch_threads < 1:
+            raise SettingsError("preview_torch_threads must be at least 1")
 
     def describe(self) -> dict[str, object]:
-        """Settings as plain JSON-friendly values, for `artbooth settings` and logs."""
-        return {
+        """Settings as plain JSON-friendly values, for `artbooth settings` and logs; passwords masked."""
+        values = {
             f.name: (str(v) if isinstance(v, Path) else v)
             for f in dataclasses.fields(self)
             for v in [getattr(self, f.name)]
         }
+        if self.database_url:
+            from db.engine import masked_url  # db imports settings; only this method needs db
+
+            values["database_url"] = masked_url(self.database_url)
+        return values
+
+
+def _lan_address() -> str | None:
+    """This machine's address on its default route, which phones on the same network can reach."""
+    # A UDP connect sends nothing; it only asks the kernel which interface would be used.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere real
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _read_config_file(path: Path) -> dict[str, object]:

@@ -13,6 +13,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from kiosk.artworks import ArtworkSource
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
 from kiosk.settings import Settings
 from pipeline.errors import PipelineError
@@ -44,9 +45,9 @@ def _load_engine(settings: Settings) -> None:
     _worker_engine.compositor  # load the models now, not on the first visitor's photo
 
 
-def _compose_in_worker(photo_bytes: bytes, artwork_id: str) -> ComposeOutcome:
+def _compose_in_worker(photo_bytes: bytes, artwork: ArtworkSource) -> ComposeOutcome:
     try:
-        result = _worker_engine.compose(photo_bytes, artwork_id)
+        result = _worker_engine.compose(photo_bytes, artwork)
     except (PipelineError, ArtBoothError) as exc:
         return ComposeOutcome(None, None, exit_code_for(exc), str(exc))
     return ComposeOutcome(result.encoded, result.report())
@@ -73,12 +74,12 @@ class ComposePool:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, _ready)
 
-    async def compose(self, photo_bytes: bytes, artwork_id: str) -> ComposeOutcome:
+    async def compose(self, photo_bytes: bytes, artwork: ArtworkSource) -> ComposeOutcome:
         if self._slots.locked():
             raise PoolBusyError("the booth is busy with other photos; try again in a few seconds")
         async with self._slots:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, _compose_in_worker, photo_bytes, artwork_id)
+            return await loop.run_in_executor(self._executor, _compose_in_worker, photo_bytes, artwork)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

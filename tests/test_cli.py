@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import skimage.data
@@ -214,3 +218,100 @@ def test_models_verify_and_list(env):
     states = {row["name"]: row["state"] for row in json.loads(verify.stdout)}
     assert states and set(states.values()) == {"ok"}
     assert {"modnet.onnx", "selfie_segmentation.tflite", "pnet.pt", "rnet.pt", "onet.pt"} <= set(states)
+
+
+def _database_rows(settings, table: str) -> int:
+    with sqlite3.connect(settings.data_dir / "artbooth.db") as db:
+        return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def _stored_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def test_compose_save_prints_the_download_link_and_its_qr_code(env, settings, write, astronaut, tmp_path):
+    photo = write("a.jpg", encoded(astronaut))
+    public = env | {"ARTBOOTH_PUBLIC_URL": "http://192.168.1.20:8080"}
+    done = run(["compose", str(photo), "--artwork", "demo-golden-meadow", "-o", str(tmp_path / "r.jpg"), "--save"], public)
+    assert done.returncode == 0, done.stderr
+    url = re.search(r"download: (http://192\.168\.1\.20:8080/p/[A-Za-z0-9_-]{32}) \(until ", done.stdout).group(1)
+    # The terminal QR code, drawn in half blocks, scans back to the same URL.
+    rows = [line for line in done.stdout.splitlines() if line and set(line) <= set("█▀▄\xa0")]
+    assert len(rows) > 10
+    assert _decode_terminal_qr(rows) == url
+    assert done.stderr == ""  # the public URL is a LAN address: no warning
+
+    as_json = run(
+        ["compose", str(photo), "--artwork", "demo-golden-meadow", "-o", str(tmp_path / "r.jpg"), "--save", "--json"],
+        env,
+    )
+    report = json.loads(as_json.stdout)
+    assert re.fullmatch(r"[0-9a-f]{32}", report["photo_id"])
+    assert re.fullmatch(r"http://localhost:8080/p/[A-Za-z0-9_-]{32}", report["download_url"])
+    assert "phones cannot open" in as_json.stderr  # localhost links are flagged
+    assert _database_rows(settings, "photos") == 2
+    assert len(_stored_files(settings.data_dir / "photos")) == 4  # two results and their thumbnails
+
+
+def _decode_terminal_qr(rows: list[str]) -> str:
+    # Each character holds two modules, top and bottom; the code is printed light-on-dark (inverted).
+    top = {"█": 1, "▀": 1, "▄": 0, "\xa0": 0}
+    bottom = {"█": 1, "▀": 0, "▄": 1, "\xa0": 0}
+    light = np.array([[m[c] for c in row] for row in rows for m in (top, bottom)], np.uint8)
+    image = cv2.resize(np.where(light == 1, 255, 0).astype(np.uint8), None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
+    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
+    return decoded
+
+
+def test_compose_save_refuses_an_artwork_given_as_a_file(env, settings, write, astronaut, tmp_path):
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "grey.png").write_bytes(encoded(np.full((300, 400, 3), 128, np.uint8), "PNG"))
+    (folder / "grey.json").write_text(json.dumps({"boxes": {"half-body": [0.2, 0.2, 0.8, 1.0]}}))
+    photo = write("a.jpg", encoded(astronaut))
+    done = run(["compose", str(photo), "--artwork", str(folder / "grey.png"), "-o", str(tmp_path / "r.jpg"), "--save"], env)
+    assert done.returncode == ExitCode.USAGE and "--save needs an artwork from the gallery" in done.stderr
+
+
+def test_a_failing_photo_store_saves_nothing_and_says_so(env, settings, write, astronaut, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the photo folder should be")
+    photo = write("a.jpg", encoded(astronaut))
+    done = run(
+        ["compose", str(photo), "--artwork", "demo-golden-meadow", "-o", str(tmp_path / "r.jpg"), "--save"],
+        env | {"ARTBOOTH_PHOTOS_DIR": str(blocker / "photos")},
+    )
+    assert done.returncode == ExitCode.STORAGE_FAILED, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("artbooth: error: could not store the photo")
+    assert "nothing was saved" in done.stderr
+    assert _database_rows(settings, "photos") == 0 and _database_rows(settings, "download_links") == 0
+
+
+def test_retention_run_deletes_photos_past_the_retention_period_and_reports_counts(env, settings, write, astronaut, tmp_path):
+    photo = write("a.jpg", encoded(astronaut))
+    for _ in range(2):
+        saved = run(["compose", str(photo), "--artwork", "demo-golden-meadow", "-o", str(tmp_path / "r.jpg"), "--save"], env)
+        assert saved.returncode == 0, saved.stderr
+    nothing = run(["retention", "run", "--json"], env)
+    assert nothing.returncode == 0 and json.loads(nothing.stdout)["photos_deleted"] == 0
+    with sqlite3.connect(settings.data_dir / "artbooth.db") as db:
+        old = (datetime.now(timezone.utc) - timedelta(days=31)).replace(tzinfo=None).isoformat(" ")
+        db.execute("UPDATE photos SET created_at = ? WHERE rowid = (SELECT min(rowid) FROM photos)", (old,))
+    done = run(["retention", "run"], env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("deleted 1 photos, 0 expired links and 0 orphaned files")
+    assert _database_rows(settings, "photos") == 1
+    assert len(_stored_files(settings.data_dir / "photos")) == 2
+
+
+def test_db_upgrade_then_an_unreachable_database_is_one_clear_line(env, settings):
+    done = run(["db", "upgrade"], env)
+    assert done.returncode == 0 and "is up to date" in done.stdout
+    assert _database_rows(settings, "alembic_version") == 1
+    unreachable = env | {"ARTBOOTH_DATABASE_URL": "postgresql://booth:s3cret@127.0.0.1:1/artbooth"}
+    for args in (["db", "upgrade"], ["serve"], ["retention", "run"]):
+        failed = run(args, unreachable)
+        assert failed.returncode == ExitCode.DATABASE_UNAVAILABLE, (args, failed.stderr)
+        last = failed.stderr.strip().splitlines()[-1]
+        assert last.startswith("artbooth: error: cannot use the database postgresql+asyncpg://booth:***@127.0.0.1:1/artbooth")
+        assert "s3cret" not in failed.stderr and "Traceback" not in failed.stderr

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import skimage.data
 
-from kiosk.artworks import ArtworkLibrary
 from kiosk.engine import load_harmonizer
 from pipeline.harmonize.boundary import decontaminate_edge
 from pipeline.harmonize.fit import fit_operators

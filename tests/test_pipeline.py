@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from kiosk.artworks import ArtworkLibrary
+from kiosk.artworks import ArtworkLibrary, load_artwork
 from pipeline.errors import NoPersonError
 from pipeline.matting import estimate_foreground
 from pipeline.placement import composite_layer, plan_placement, scaled_subject
@@ -16,7 +16,9 @@ from pipeline.types import Artwork, ArtworkSpec, Framing, NormBox, Subject
 
 @pytest.fixture(scope="module")
 def meadow(session_settings) -> Artwork:
-    return ArtworkLibrary(session_settings).get("demo-golden-meadow")
+    return load_artwork(
+        ArtworkLibrary(session_settings).source("demo-golden-meadow"), max_pixels=session_settings.max_image_pixels
+    )
 
 
 def _inner(box, shrink: float = 0.2) -> tuple[slice, slice]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
+import re
 
 import aiohttp
 import pytest
@@ -59,6 +60,10 @@ async def test_compose_api_returns_the_composite_and_its_report(server, http, as
     header, data = body["image"].split(",", 1)
     assert header == "data:image/jpeg;base64"
     assert Image.open(io.BytesIO(base64.b64decode(data))).size == (1920, 1080)
+    # Stored, with a link to take home.
+    assert body["download_url"].startswith("http://localhost:8765/p/") and len(body["photo_id"]) == 32
+    async with http.get(server.make_url(body["download_url"].removeprefix("http://localhost:8765"))) as response:
+        assert response.status == 200
 
 
 async def test_compose_form_shows_the_result_page(server, http, grace_hopper):
@@ -69,6 +74,9 @@ async def test_compose_form_shows_the_result_page(server, http, grace_hopper):
         page = await response.text()
     assert "You, in Demo: Velvet Portrait Studio" in page and "close-up" in page
     assert '<img class="result" src="data:image/jpeg;base64,' in page
+    qr_path = re.search(r'<img class="qr" src="(/p/[A-Za-z0-9_-]{32}/qr\.svg)"', page).group(1)
+    async with http.get(server.make_url(qr_path)) as response:
+        assert response.status == 200 and response.content_type == "image/svg+xml"
 
 
 async def test_bad_uploads_get_clear_errors_not_server_errors(server, http, astronaut):

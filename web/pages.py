@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from html import escape
 
+from db.service import LinkState
+from kiosk.storage import SavedDownload
 from pipeline.types import ArtworkSpec
 
 
@@ -21,17 +24,19 @@ def spec_json(spec: ArtworkSpec) -> dict[str, object]:
     }
 
 
-def _layout(title: str, body: str) -> str:
+def _layout(title: str, body: str, *, brand_link: bool = True, body_class: str = "") -> str:
+    brand = '<a class="brand" href="/">ArtBooth</a>' if brand_link else '<span class="brand">ArtBooth</span>'
     return f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
 <title>{escape(title)} · ArtBooth</title>
 <link rel="stylesheet" href="/static/style.css">
 </head>
-<body>
-<header><a class="brand" href="/">ArtBooth</a></header>
+<body{f' class="{body_class}"' if body_class else ''}>
+<header>{brand}</header>
 <main>
 {body}
 </main>
@@ -78,7 +83,7 @@ def gallery(specs: list[ArtworkSpec], *, error: str | None = None) -> str:
     return _layout("Artworks", body)
 
 
-def result(report: dict[str, object], jpeg: bytes, specs: list[ArtworkSpec]) -> str:
+def result(report: dict[str, object], jpeg: bytes, specs: list[ArtworkSpec], saved: SavedDownload) -> str:
     spec = next((s for s in specs if s.id == report["artwork"]), None)
     caption = f"{escape(spec.title)} — {_credit(spec)}" if spec else escape(str(report["artwork"]))
     people = int(report["people"])
@@ -87,7 +92,71 @@ def result(report: dict[str, object], jpeg: bytes, specs: list[ArtworkSpec]) -> 
     data_url = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
     body = f"""<h1>You, in {caption}</h1>
 <img class="result" src="{data_url}" alt="The composed photo">
+<div class="take-home">
+  <img class="qr" src="/p/{escape(saved.token)}/qr.svg" alt="QR code of the download link" width="200" height="200">
+  <p>Scan to download, or open <a href="{escape(saved.url)}">{escape(saved.url)}</a>.<br>
+  Available until {_when(saved.expires_at)}.</p>
+</div>
 <p>{people} {'person' if people == 1 else 'people'} found, framed as <strong>{escape(str(report['framing']))}</strong>.</p>
 <details><summary>Timings</summary><table>{rows}</table></details>
 {_compose_form(specs, selected=str(report['artwork']))}"""
     return _layout("Your photo", body)
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+
+
+def _visitor_layout(title: str, body: str) -> str:
+    # The visitor reached us from a QR code: no way into the staff side from here.
+    return _layout(title, body, brand_link=False, body_class="visitor")
+
+
+def visitor_photo(token: str, spec: ArtworkSpec, expires_at: datetime) -> str:
+    base = f"/p/{escape(token)}"
+    body = f"""<figure class="photo">
+  <img src="{base}/photo.jpg" alt="You, in {escape(spec.title)}">
+  <figcaption><strong>{escape(spec.title)}</strong> <span class="credit">{_credit(spec)}</span></figcaption>
+</figure>
+<a class="button" href="{base}/download" download>Download photo</a>
+<p class="note">This link works until {_when(expires_at)}.</p>
+<p class="note"><a href="{base}/delete">Delete my photo now</a></p>"""
+    return _visitor_layout("Your photo", body)
+
+
+def visitor_confirm_delete(token: str, spec: ArtworkSpec) -> str:
+    base = f"/p/{escape(token)}"
+    body = f"""<h1>Delete your photo?</h1>
+<p>Your photo in <strong>{escape(spec.title)}</strong> will be deleted from ArtBooth at once and this link will stop working.
+Copies you have already downloaded stay yours.</p>
+<form method="post" action="{base}/delete">
+  <button type="submit" class="danger">Yes, delete my photo</button>
+</form>
+<p><a class="button secondary" href="{base}">No, keep it</a></p>"""
+    return _visitor_layout("Delete your photo?", body)
+
+
+def visitor_deleted() -> str:
+    body = """<h1>Your photo has been deleted</h1>
+<p>The photo and every copy we kept of it are gone, and its link no longer works.</p>"""
+    return _visitor_layout("Photo deleted", body)
+
+
+_GONE_REASONS = {
+    LinkState.EXPIRED: "Photos can be downloaded for a limited time after the visit, and this link's time is up.",
+    LinkState.REVOKED: "The museum has withdrawn this link.",
+    LinkState.DELETED: "This photo has been deleted.",
+}
+
+
+def visitor_gone(state: LinkState) -> str:
+    body = f"""<h1>This photo is no longer available</h1>
+<p>{escape(_GONE_REASONS[state])}</p>
+<p class="note">If you think this is a mistake, ask the museum's staff at the booth.</p>"""
+    return _visitor_layout("Photo no longer available", body)
+
+
+def visitor_not_found() -> str:
+    body = """<h1>We could not find this photo</h1>
+<p>Check that the whole link was copied, or scan the QR code again.</p>"""
+    return _visitor_layout("Photo not found", body)

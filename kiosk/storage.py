@@ -1,0 +1,150 @@
+"""The service's storage, opened once: database (migrated), photo store, and the one call that
+saves a composition and hands back its download link. The CLI, the web upload, the kiosk and
+the API all save through `Storage.save`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db import service
+from db.engine import create_engine, create_session_factory, database_url, unavailable
+from db.migrate import upgrade
+from db.service import RetentionReport, SessionFactory
+from db.store import LocalPhotoStore, PhotoStore
+from kiosk.errors import StorageFailedError
+from kiosk.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SavedDownload:
+    photo_id: str
+    # The secret part of the link; it exists in plain text only here, the database keeps its hash.
+    token: str
+    url: str
+    expires_at: datetime
+
+
+class Storage:
+    def __init__(self, settings: Settings, engine: AsyncEngine, store: PhotoStore) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sessions: SessionFactory = create_session_factory(engine)
+        self.store = store
+        # A write per download would cost more than sending the photo; counts are batched instead.
+        self._download_counts: collections.Counter[int] = collections.Counter()
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Storage:
+        """Bring the database schema up to date and connect; DatabaseUnavailableError says why not."""
+        url = database_url(settings.data_dir, settings.database_url)
+        await upgrade(url)
+        return cls(settings, create_engine(url), LocalPhotoStore(settings.resolved_photos_dir))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def warn_if_unreachable_by_phones(self) -> None:
+        if not self.settings.public_url_reachable_by_phones:
+            log.warning(
+                "download links point to %s, which visitors' phones cannot open; "
+                "set ARTBOOTH_PUBLIC_URL to this machine's LAN address",
+                self.settings.resolved_public_url,
+            )
+
+    def download_url(self, token: str) -> str:
+        return f"{self.settings.resolved_public_url}/p/{token}"
+
+    async def save(
+        self,
+        result_jpeg: bytes,
+        report: Mapping[str, Any],
+        *,
+        artwork_id: str,
+        kiosk_id: str | None = None,
+        raw_photo: bytes | None = None,
+    ) -> SavedDownload:
+        """Store the composition (and the visitor's photo when keep_raw_photos is on) with a new link.
+
+        On failure nothing is kept (no row without its files, no files without a row) and
+        StorageFailedError says why.
+        """
+        try:
+            saved = await service.save_composition(
+                self.sessions,
+                self.store,
+                result_jpeg=result_jpeg,
+                raw_photo=raw_photo,
+                keep_raw=self.settings.keep_raw_photos,
+                artwork_id=artwork_id,
+                kiosk_id=kiosk_id,
+                report=report,
+                link_ttl=timedelta(hours=self.settings.download_link_hours),
+                now=datetime.now(timezone.utc),
+                max_pixels=self.settings.max_image_pixels,
+            )
+        except OSError as exc:
+            raise StorageFailedError(f"could not store the photo ({exc.strerror or exc}); nothing was saved") from exc
+        except SQLAlchemyError as exc:
+            reason = unavailable(self.engine.url, exc)
+            raise StorageFailedError(f"could not record the photo ({reason}); nothing was saved") from exc
+        return SavedDownload(
+            photo_id=saved.photo.id,
+            token=saved.token,
+            url=self.download_url(saved.token),
+            expires_at=saved.link.expires_at,
+        )
+
+    def count_download(self, link_id: int) -> None:
+        """Note a download; counts reach the database in batches (flush_download_counts)."""
+        self._download_counts[link_id] += 1
+
+    async def flush_download_counts(self) -> None:
+        counts, self._download_counts = self._download_counts, collections.Counter()
+        try:
+            await service.record_downloads(self.sessions, counts)
+        except Exception:
+            self._download_counts.update(counts)  # kept for the next flush
+            raise
+
+    async def flush_download_counts_periodically(self) -> None:
+        """Every download_count_flush_seconds until cancelled, then once more, so no count is lost at shutdown."""
+        try:
+            while True:
+                await asyncio.sleep(self.settings.download_count_flush_seconds)
+                try:
+                    await self.flush_download_counts()
+                except Exception:
+                    log.exception("could not record download counts; retrying")
+        finally:
+            await self.flush_download_counts()
+
+    async def run_retention(self) -> RetentionReport:
+        days = self.settings.photo_retention_days
+        return await service.run_retention(
+            self.sessions,
+            self.store,
+            now=datetime.now(timezone.utc),
+            photo_days=days if days > 0 else None,
+            link_grace=timedelta(days=self.settings.expired_link_grace_days),
+        )
+
+    async def retain_periodically(self) -> None:
+        """Run retention now and then every retention_interval_minutes, until cancelled."""
+        while True:
+            try:
+                await self.run_retention()
+            except Exception:
+                # A database blip must not end retention for the life of the service.
+                log.exception("retention run failed; retrying in %d minutes", self.settings.retention_interval_minutes)
+            await asyncio.sleep(self.settings.retention_interval_minutes * 60)

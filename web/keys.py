@@ -1,0 +1,16 @@
+"""The application's shared objects, by typed key (aiohttp's AppKey)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from kiosk.catalogue import ArtworkCatalogue
+from kiosk.settings import Settings
+from kiosk.storage import Storage
+from kiosk.workers import ComposePool
+
+SETTINGS_KEY = web.AppKey("settings", Settings)
+STORAGE_KEY = web.AppKey("storage", Storage)
+CATALOGUE_KEY = web.AppKey("catalogue", ArtworkCatalogue)
+POOL_KEY = web.AppKey("pool", ComposePool)
+THUMBNAILS_KEY = web.AppKey("thumbnails", dict)
