@@ -89,6 +89,13 @@ class Settings:
     # Download counts are written in batches; a crash loses at most this many seconds of counts.
     download_count_flush_seconds: float = 2.0
 
+    # The booth's screen: back to the attract screen after this long without a touch.
+    kiosk_idle_seconds: int = 60
+    kiosk_countdown_seconds: int = 3
+    kiosk_heartbeat_seconds: int = 15
+    # Preview frames rendered at once in this process (one per core); more kiosks share them.
+    preview_threads: int = 2
+
     compose_workers: int = 1
     # Decoded artworks each compose worker keeps in memory (a 4000x3000 painting takes 36 MB).
     artwork_cache_size: int = 8
@@ -167,6 +174,12 @@ class Settings:
             raise SettingsError(f"harmonize_strength must be in 0..1, not {self.harmonize_strength}")
         if self.compose_workers < 1:
             raise SettingsError("compose_workers must be at least 1")
+        if self.kiosk_idle_seconds < 10:
+            raise SettingsError("kiosk_idle_seconds must be at least 10")
+        if not 0 <= self.kiosk_countdown_seconds <= 10:
+            raise SettingsError("kiosk_countdown_seconds must be 0-10")
+        if self.kiosk_heartbeat_seconds < 1 or self.preview_threads < 1:
+            raise SettingsError("kiosk_heartbeat_seconds and preview_threads must be at least 1")
         if self.artwork_cache_size < 1:
             raise SettingsError("artwork_cache_size must be at least 1")
         if self.public_url:

@@ -13,3 +13,10 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet torch==2.13.0
 .venv/bin/python -m pip install --quiet -e ".${extras}"
 .venv/bin/artbooth models fetch
+
+if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null; then
+    # The booth's browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+    sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+    $sudo apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+fi

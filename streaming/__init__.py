@@ -1,1 +1,2 @@
-"""WebRTC streaming of the live preview (aiortc). Arrives with the live kiosk."""
+"""WebRTC live preview (aiortc): ``preview`` renders a frame, ``track`` streams the rendered
+frames back at the camera's pace, ``sessions`` answers each kiosk's offer and keeps its connection."""

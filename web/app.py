@@ -21,7 +21,7 @@ from kiosk.settings import Settings
 from kiosk.storage import SavedDownload, Storage
 from kiosk.workers import ComposeOutcome, ComposePool, PoolBusyError
 from pipeline.codec import decode_image, encode_image
-from web import pages, visitor
+from web import kiosk, pages, visitor
 from web.keys import CATALOGUE_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY, THUMBNAILS_KEY
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,10 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/artworks/{artwork_id}/thumbnail.jpg", thumbnail)
     app.router.add_static("/static", STATIC_DIR)
     visitor.add_routes(app.router)
+    kiosk.add_routes(app.router)
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_compose_pool)
+    app.cleanup_ctx.append(kiosk.live_preview)
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from kiosk.booths import Booths
 from kiosk.catalogue import ArtworkCatalogue
 from kiosk.settings import Settings
 from kiosk.storage import Storage
@@ -14,3 +15,4 @@ STORAGE_KEY = web.AppKey("storage", Storage)
 CATALOGUE_KEY = web.AppKey("catalogue", ArtworkCatalogue)
 POOL_KEY = web.AppKey("pool", ComposePool)
 THUMBNAILS_KEY = web.AppKey("thumbnails", dict)
+BOOTHS_KEY = web.AppKey("booths", Booths)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime
 from html import escape
 
 from db.service import LinkState
+from kiosk.settings import Settings
 from kiosk.storage import SavedDownload
 from pipeline.types import ArtworkSpec
 
@@ -160,3 +162,75 @@ def visitor_not_found() -> str:
     body = """<h1>We could not find this photo</h1>
 <p>Check that the whole link was copied, or scan the QR code again.</p>"""
     return _visitor_layout("Photo not found", body)
+
+
+def kiosk(kiosk_id: str, specs: list[ArtworkSpec], settings: Settings) -> str:
+    """The booth's touch screen: one page, its screens switched by kiosk.js."""
+    artworks = json.dumps([spec_json(spec) for spec in specs]).replace("</", "<\\/")
+    retention = (
+        f"for {settings.photo_retention_days} days" if settings.photo_retention_days else "until you delete it"
+    )
+    privacy = (
+        f"We keep your photo in the painting {retention}; the link in the QR code works for "
+        f"{settings.download_link_hours} hours. "
+        + ("We also keep the camera picture. " if settings.keep_raw_photos else "The camera picture itself is not kept. ")
+        + "You can delete your photo at any time from its download page."
+    )
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1, user-scalable=no">
+<title>ArtBooth</title>
+<link rel="stylesheet" href="/static/kiosk.css">
+</head>
+<body data-kiosk="{escape(kiosk_id)}" data-idle-seconds="{settings.kiosk_idle_seconds}"
+      data-countdown-seconds="{settings.kiosk_countdown_seconds}" data-heartbeat-seconds="{settings.kiosk_heartbeat_seconds}">
+<script type="application/json" id="artworks">{artworks}</script>
+<section id="attract" class="screen active">
+  <h1>Step into a painting</h1>
+  <p>Touch the screen to begin</p>
+</section>
+<section id="choose" class="screen">
+  <h2>Choose a painting</h2>
+  <div class="carousel" id="carousel"></div>
+</section>
+<section id="preview" class="screen">
+  <video id="live" autoplay playsinline muted></video>
+  <p id="status" class="status" role="status"></p>
+  <div id="countdown" class="countdown" aria-live="assertive"></div>
+  <div class="controls">
+    <button id="shoot" class="primary" type="button">Take my photo</button>
+    <div class="strip" id="strip"></div>
+  </div>
+</section>
+<section id="privacy" class="screen overlay">
+  <div class="card">
+    <h2>Before we take your photo</h2>
+    <p>{escape(privacy)}</p>
+    <button id="agree" class="primary" type="button">OK, take my photo</button>
+    <button id="decline" class="secondary" type="button">Not now</button>
+  </div>
+</section>
+<section id="processing" class="screen">
+  <div class="spinner" aria-hidden="true"></div>
+  <h2>Painting you in…</h2>
+</section>
+<section id="result" class="screen">
+  <img id="result-photo" alt="You, in the painting">
+  <div class="take-away">
+    <img id="result-qr" alt="QR code: scan to download your photo">
+    <p>Scan with your phone to download your photo.</p>
+    <button id="done" class="primary" type="button">Done</button>
+  </div>
+</section>
+<section id="problem" class="screen">
+  <h2 id="problem-title">Something went wrong</h2>
+  <p id="problem-text"></p>
+  <button id="retry" class="primary" type="button">Try again</button>
+</section>
+<video id="camera" autoplay playsinline muted hidden></video>
+<script src="/static/kiosk.js"></script>
+</body>
+</html>
+"""

@@ -1,0 +1,51 @@
+"""The live side of the booths this server runs: their preview connections and status."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from kiosk.artworks import load_artwork
+from kiosk.catalogue import ArtworkCatalogue
+from kiosk.settings import Settings
+from pipeline.types import Artwork
+from streaming.sessions import KioskPeers
+
+
+@dataclass
+class KioskStatus:
+    last_seen: float | None = None  # monotonic
+    capturing: bool = False
+    captures: int = 0
+    failures: int = 0
+
+
+@dataclass
+class Booths:
+    """The live side of every booth served here: peers, preview artworks, statuses."""
+
+    settings: Settings
+    catalogue: ArtworkCatalogue
+    peers: KioskPeers
+    executor: ThreadPoolExecutor
+    statuses: dict[str, KioskStatus] = field(default_factory=dict)
+    _artworks: dict[tuple[str, datetime], Artwork] = field(default_factory=dict)
+
+    def status(self, kiosk_id: str) -> KioskStatus:
+        return self.statuses.setdefault(kiosk_id, KioskStatus())
+
+    async def artwork(self, artwork_id: str) -> Artwork:
+        """The offered artwork, decoded once per change (a painting decodes in tens of milliseconds)."""
+        record = await self.catalogue.offered(artwork_id)
+        key = (record.spec.id, record.updated_at)
+        if key not in self._artworks:
+            source = await self.catalogue.source(artwork_id)
+            loaded = await asyncio.get_running_loop().run_in_executor(
+                self.executor, lambda: load_artwork(source, max_pixels=self.settings.max_image_pixels)
+            )
+            if len(self._artworks) >= self.settings.artwork_cache_size:
+                self._artworks.pop(next(iter(self._artworks)))
+            self._artworks[key] = loaded
+        return self._artworks[key]

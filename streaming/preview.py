@@ -1,0 +1,259 @@
+"""The live preview's picture: one camera frame in, the visitor placed inside the artwork out.
+
+Pure numpy/OpenCV/torch work with no asyncio: the track runs it in an executor thread.
+
+Per frame: MediaPipe selfie segmentation (the landscape network for landscape frames) ->
+temporal smoothing of the alpha -> the capture's own subject and placement rules
+(``find_subject``, ``plan_placement``, ``scaled_subject``, ``composite_layer``) into the
+artwork scaled to the preview's size. Faces come from the last MTCNN detection, refreshed
+every ``preview_face_interval_s``: people move little in half a second, and MTCNN costs
+about as much as the rest of the frame together.
+
+Temporal smoothing. A selfie network run on each frame on its own makes the edge flicker:
+the alpha of a still edge pixel jumps by 0.1-0.3 between frames. The preview keeps an
+exponential moving average of the alpha whose weight is motion-aware, per pixel:
+
+    follow = still_weight + (1 - still_weight) * min(1, blurred |grey_t - grey_t-1| / motion_levels)
+    alpha_t = alpha_t-1 + follow * (network_alpha_t - alpha_t-1)
+
+Where the camera image did not change, the new alpha only contributes ``still_weight``
+(steady edge); where the image changed by ``motion_levels`` grey levels or more, the new
+alpha is taken as it is, so a moving visitor leaves no ghost trail behind. Motion is
+measured on the image rather than on the alpha because flicker is exactly the alpha
+changing while the image does not. The grey difference is box-blurred first so single
+noisy sensor pixels do not count as motion.
+
+Foreground colour estimation (``estimate_foreground``), which captures use to keep the
+room's colour off the edge, is left out: it costs more than segmentation itself at 640x480,
+and a one-frame fringe is not worth halving the frame rate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from kiosk.models import ModelStore
+from kiosk.settings import Settings
+from pipeline.compose import FaceDetector
+from pipeline.errors import NoPersonError
+from pipeline.faces import MtcnnFaceDetector
+from pipeline.matting import Segmenter, SelfieSegmenter
+from pipeline.placement import composite_layer, plan_placement, scaled_subject
+from pipeline.subject import find_subject
+from pipeline.types import Artwork, Face, Subject
+
+# After averaging, alphas this close to 0 or 1 are the tail of the average, not translucency;
+# snapping them (as pipeline.matting does for fresh alphas) keeps old positions from
+# lingering as a faint veil and keeps the subject's bounding box tight.
+_SETTLED_ALPHA = 0.02
+# The motion measure is blurred over about this share of the frame's long side.
+_MOTION_BLUR_SHARE = 0.0125
+# Frame sizes whose aspect ratios differ by less than this show the same view at another
+# resolution (a browser adapting its sending size rounds each side on its own).
+_SAME_ASPECT_TOLERANCE = 0.02
+
+
+def preview_size(frame_width: int, frame_height: int, artwork_width: int, artwork_height: int) -> tuple[int, int]:
+    """The artwork's aspect fitted into the camera frame's size, with even sides for the video encoder."""
+    if frame_width * artwork_height <= frame_height * artwork_width:
+        width, height = frame_width, frame_width * artwork_height // artwork_width
+    else:
+        width, height = frame_height * artwork_width // artwork_height, frame_height
+    # Integer arithmetic: a float scale can land one pixel short (960 * 640/960 = 639.99...).
+    return max(2, width - width % 2), max(2, height - height % 2)
+
+
+class AlphaSmoother:
+    """The motion-aware moving average of the alpha described in the module docstring."""
+
+    def __init__(self, *, still_weight: float, motion_levels: float) -> None:
+        self._still_weight = still_weight
+        self._motion_levels = motion_levels
+        self._previous_grey: np.ndarray | None = None
+        self._previous_alpha: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._previous_grey = None
+        self._previous_alpha = None
+
+    def __call__(self, frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        previous_grey, previous_alpha = self._previous_grey, self._previous_alpha
+        if previous_grey is None or previous_alpha is None or previous_grey.shape != grey.shape:
+            smoothed = alpha
+        else:
+            side = 2 * max(1, round(_MOTION_BLUR_SHARE * max(grey.shape) / 2)) + 1
+            motion = cv2.blur(cv2.absdiff(grey, previous_grey), (side, side)).astype(np.float32)
+            follow = motion * ((1.0 - self._still_weight) / self._motion_levels) + self._still_weight
+            np.minimum(follow, 1.0, out=follow)
+            smoothed = previous_alpha + follow * (alpha - previous_alpha)
+            smoothed[smoothed < _SETTLED_ALPHA] = 0.0
+            smoothed[smoothed > 1.0 - _SETTLED_ALPHA] = 1.0
+        self._previous_grey = grey
+        self._previous_alpha = smoothed
+        return smoothed
+
+
+class PreviewRenderer:
+    """Turns camera frames (RGB uint8, H x W x 3) into preview frames, one connection's state.
+
+    Not thread-safe for concurrent ``render`` calls (the track renders one frame at a time);
+    ``set_artwork`` may be called from any thread and applies from the next ``render``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        artwork: Artwork,
+        *,
+        portrait_segmenter: Segmenter,
+        landscape_segmenter: Segmenter,
+        face_detector: FaceDetector,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._face_interval_s = settings.preview_face_interval_s
+        self._portrait_segmenter = portrait_segmenter
+        self._landscape_segmenter = landscape_segmenter
+        self._face_detector = face_detector
+        self._clock = clock
+        self._smoother = AlphaSmoother(
+            still_weight=settings.preview_alpha_still_weight,
+            motion_levels=settings.preview_alpha_motion_levels,
+        )
+        self._artwork = artwork
+        self._canvas: Artwork | None = None  # the artwork at the preview's size, reused while neither changes
+        self._canvas_source: Artwork | None = None
+        self._faces: list[Face] = []
+        self._faces_frame_size: tuple[int, int] | None = None
+        self._faces_detected_at: float | None = None
+        # Whether the current faces have lain on a silhouette: only then does losing the
+        # silhouette mean the visitor moved away from them (a poster's face never lies on one).
+        self._faces_confirmed = False
+        self.face_detections = 0
+
+    @property
+    def faces(self) -> list[Face]:
+        """The faces the last frame was rendered with, in that frame's pixels."""
+        return list(self._faces)
+
+    def set_artwork(self, artwork: Artwork) -> None:
+        # One reference assignment: atomic, and ``render`` reads it once per frame.
+        self._artwork = artwork
+
+    def render(self, frame: np.ndarray) -> np.ndarray:
+        """The preview frame for this camera frame: RGB uint8 at ``preview_size``; may be read-only."""
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"expected an RGB uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
+        canvas = self._canvas_for(self._artwork, frame)
+        fresh = self._update_faces(frame)
+        if not self._faces:
+            # Nobody there: skip segmentation, and let the next visitor start a fresh average.
+            self._smoother.reset()
+            return canvas.image
+        height, width = frame.shape[:2]
+        segmenter = self._landscape_segmenter if width > height else self._portrait_segmenter
+        alpha = self._smoother(frame, segmenter(frame))
+        subject = self._subject(alpha)
+        if subject is None and not fresh and self._faces_confirmed:
+            self._detect_faces(frame)
+            subject = self._subject(alpha)
+        if subject is None:
+            return canvas.image
+        self._faces_confirmed = True
+        placement = plan_placement(subject, canvas)
+        layer, layer_alpha = scaled_subject(frame, subject, placement)
+        return composite_layer(canvas.image, layer, layer_alpha, placement.rect)
+
+    def _canvas_for(self, artwork: Artwork, frame: np.ndarray) -> Artwork:
+        size = preview_size(frame.shape[1], frame.shape[0], artwork.width, artwork.height)
+        canvas = self._canvas
+        if canvas is None or self._canvas_source is not artwork or (canvas.width, canvas.height) != size:
+            interpolation = cv2.INTER_AREA if size[0] < artwork.width else cv2.INTER_LINEAR
+            image = cv2.resize(artwork.image, size, interpolation=interpolation)
+            image.flags.writeable = False  # handed out as the preview itself when nobody is there
+            canvas = Artwork(spec=artwork.spec, image=image)
+            self._canvas, self._canvas_source = canvas, artwork
+        return canvas
+
+    def _update_faces(self, frame: np.ndarray) -> bool:
+        """Bring the faces up to this frame; True when they were detected on it."""
+        height, width = frame.shape[:2]
+        previous_size = self._faces_frame_size
+        due = self._faces_detected_at is None or self._clock() - self._faces_detected_at >= self._face_interval_s
+        if not due and previous_size is not None and previous_size != (width, height):
+            old_width, old_height = previous_size
+            if abs((width / height) / (old_width / old_height) - 1.0) > _SAME_ASPECT_TOLERANCE:
+                due = True  # another view (rotated, cropped): the old faces say nothing about it
+            else:
+                self._faces = [_scaled_face(f, width / old_width, height / old_height) for f in self._faces]
+                self._faces_frame_size = (width, height)
+        if due:
+            self._detect_faces(frame)
+        return due
+
+    def _detect_faces(self, frame: np.ndarray) -> None:
+        self._faces = self._face_detector.detect(frame)
+        self._faces_frame_size = (frame.shape[1], frame.shape[0])
+        self._faces_detected_at = self._clock()
+        self._faces_confirmed = False
+        self.face_detections += 1
+
+    def _subject(self, alpha: np.ndarray) -> Subject | None:
+        if not self._faces:
+            return None
+        try:
+            return find_subject(alpha, self._faces)
+        except NoPersonError:
+            return None
+
+
+def _scaled_face(face: Face, scale_x: float, scale_y: float) -> Face:
+    x0, y0, x1, y1 = face.box
+    return Face(
+        box=(x0 * scale_x, y0 * scale_y, x1 * scale_x, y1 * scale_y),
+        probability=face.probability,
+        landmarks=face.landmarks * np.array([scale_x, scale_y]),
+    )
+
+
+class PreviewModels:
+    """The preview's models, loaded once per process; each connection gets its own renderer.
+
+    The MTCNN detector is shared: its forward passes only read the weights. The selfie
+    networks are not: an OpenCV DNN net keeps its input and activations between
+    ``setInput`` and ``forward``, so two connections rendering at once each need their own.
+
+    Loading sets torch's thread count to ``preview_torch_threads`` (see that setting) for the
+    process: every thread that starts torch work afterwards, such as the executor's render
+    threads, runs with it (a thread that already ran torch keeps its own count). Connections
+    rendering side by side are the parallelism here.
+    """
+
+    def __init__(self, settings: Settings, store: ModelStore | None = None) -> None:
+        torch.set_num_threads(settings.preview_torch_threads)
+        self._settings = settings
+        self._store = store or ModelStore(settings)
+        pnet, rnet, onet = self._store.mtcnn_states()
+        self._face_detector = MtcnnFaceDetector(
+            pnet,
+            rnet,
+            onet,
+            min_face_size_px=settings.face_min_size_px,
+            min_probability=settings.face_min_probability,
+            detect_long_side=settings.face_detect_long_side,
+        )
+
+    def renderer(self, artwork: Artwork) -> PreviewRenderer:
+        """A new renderer (with its own segmentation networks) showing ``artwork``."""
+        return PreviewRenderer(
+            self._settings,
+            artwork,
+            portrait_segmenter=SelfieSegmenter(self._store.selfie_net(landscape=False)),
+            landscape_segmenter=SelfieSegmenter(self._store.selfie_net(landscape=True), landscape=True),
+            face_detector=self._face_detector,
+        )

@@ -1,0 +1,215 @@
+"""The booth as a visitor meets it: Debian's Chromium with a fake camera playing a real portrait,
+driven by Playwright, against the real server on loopback; plus its HTTP edges."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import shutil
+
+import aiohttp
+import cv2
+import numpy as np
+import pytest
+from aiohttp.test_utils import TestServer, unused_port
+
+from fakecamera import visitor_in_room, write_y4m
+from web.app import create_app
+from web.keys import BOOTHS_KEY
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+    "--allow-loopback-in-peer-connection",
+]
+
+
+@pytest.fixture
+def booth_settings(settings):
+    port = unused_port()
+    return dataclasses.replace(settings, port=port, public_url=f"http://127.0.0.1:{port}", kiosk_countdown_seconds=1)
+
+
+@pytest.fixture
+async def server(booth_settings):
+    test_server = TestServer(create_app(booth_settings), host="127.0.0.1", port=booth_settings.port)
+    await test_server.start_server()
+    try:
+        yield test_server
+    finally:
+        await test_server.close()
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def camera_file(tmp_path, grace_hopper):
+    return write_y4m(tmp_path / "visitor.y4m", visitor_in_room(grace_hopper))
+
+
+async def _browser(playwright, *extra_args: str):
+    return await playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+
+
+RECEIVED_VIDEO = """async () => {
+  const report = await window.kioskPeer().getStats();
+  for (const stat of report.values()) {
+    if (stat.type === "inbound-rtp" && stat.kind === "video") {
+      return {frames: stat.framesDecoded, width: stat.frameWidth, height: stat.frameHeight, at: stat.timestamp};
+    }
+  }
+  return null;
+}"""
+
+
+async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_the_qr_code(
+    server, http, camera_file, booth_settings
+):
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await _browser(
+            playwright,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera_file}",
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+            await page.goto(str(server.make_url("/kiosk/booth-1")))
+            await page.click("#attract")
+            await page.click('#carousel [data-artwork="demo-golden-meadow"]')
+            await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=30_000)
+            await page.wait_for_function("document.getElementById('live').videoWidth > 0", timeout=30_000)
+
+            # Let the preview settle, then count frames decoded over 5 s.
+            await page.wait_for_timeout(2000)
+            first = await page.evaluate(RECEIVED_VIDEO)
+            await page.wait_for_timeout(5000)
+            last = await page.evaluate(RECEIVED_VIDEO)
+            fps = (last["frames"] - first["frames"]) / ((last["at"] - first["at"]) / 1000)
+            print(f"preview received at {fps:.1f} fps, {last['width']}x{last['height']}")
+            assert fps >= 20
+            assert last["width"] == 640  # the meadow (16:9) fitted into the 640x480 camera frame
+
+            async with http.get(server.make_url("/api/kiosks/booth-1/stats")) as response:
+                stats = await response.json()
+            assert stats["preview"]["connection"] == "connected" and stats["preview"]["fps_in"] > 0
+
+            # Changing the artwork takes effect on the same connection.
+            await page.click('#strip [data-artwork="demo-velvet-studio"]')
+            await page.wait_for_timeout(1000)
+            assert await page.evaluate("document.body.dataset.connection") == "connected"
+
+            await page.click("#shoot")
+            await page.wait_for_selector("#privacy.active")
+            await page.click("#agree")
+            await page.wait_for_selector("#result.active", timeout=60_000)
+            download_url = await page.evaluate("document.body.dataset.downloadUrl")
+            qr_path = await page.get_attribute("#result-qr", "src")
+
+            # A reload replaces the booth's connection: still one peer, and it is live.
+            await page.reload()
+            await page.click("#attract")
+            await page.click('#carousel [data-artwork="demo-golden-meadow"]')
+            await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=30_000)
+            assert server.app[BOOTHS_KEY].peers.kiosk_ids() == ["booth-1"]
+            async with http.get(server.make_url("/api/kiosks/booth-1/stats")) as response:
+                assert (await response.json())["preview"]["connection"] == "connected"
+        finally:
+            await browser.close()
+
+    # The QR code shown on the booth scans to the download link.
+    async with http.get(server.make_url(qr_path.replace("qr.svg", "qr.png"))) as response:
+        png = await response.read()
+    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR))
+    assert decoded == download_url and download_url.startswith(booth_settings.public_url + "/p/")
+    async with http.get(decoded + "/download") as response:
+        assert response.status == 200 and response.content_type == "image/jpeg"
+        photo = cv2.imdecode(np.frombuffer(await response.read(), np.uint8), cv2.IMREAD_COLOR)
+    assert photo.shape[:2] == (1350, 1080)  # the velvet studio (the artwork chosen last), full resolution
+    stored = [p for p in booth_settings.resolved_photos_dir.rglob("*.jpg")]
+    assert len(stored) == 2  # the photo and its thumbnail
+
+
+async def test_no_camera_shows_a_message_not_a_blank_page(server):
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await _browser(playwright)  # no fake camera: this machine has none
+        try:
+            page = await browser.new_page()
+            await page.goto(str(server.make_url("/kiosk/booth-1")))
+            await page.click("#attract")
+            await page.click('#carousel [data-artwork="demo-golden-meadow"]')
+            await page.wait_for_selector("#problem.active", timeout=15_000)
+            title = await page.text_content("#problem-title")
+        finally:
+            await browser.close()
+    assert title in ("No camera is connected", "The camera is switched off for this screen", "The camera is not available")
+
+
+async def test_the_kiosk_page_uses_only_local_assets(server, http):
+    async with http.get(server.make_url("/kiosk/booth-1")) as response:
+        assert response.status == 200
+        page = await response.text()
+    assert 'src="/static/kiosk.js"' in page and 'href="/static/kiosk.css"' in page
+    assert "http://" not in page and "https://" not in page
+    artworks = json.loads(page.split('<script type="application/json" id="artworks">')[1].split("</script>")[0])
+    assert {"demo-golden-meadow", "demo-velvet-studio"} <= {a["id"] for a in artworks}
+    for asset in ("/static/kiosk.js", "/static/kiosk.css"):
+        async with http.get(server.make_url(asset)) as response:
+            assert response.status == 200
+    async with http.get(server.make_url("/kiosk/Not_A_Kiosk")) as response:
+        assert response.status == 404
+
+
+async def test_bad_offers_get_400_with_a_message(server, http):
+    url = server.make_url("/api/kiosks/booth-1/offer")
+    cases = [
+        (b"not json", 400, "JSON"),
+        (json.dumps({"sdp": "v=0", "type": "offer"}).encode(), 400, "artwork"),
+        (json.dumps({"sdp": "hello", "type": "offer", "artwork": "demo-golden-meadow"}).encode(), 400, "offer"),
+        (json.dumps({"sdp": "v=0", "type": "answer", "artwork": "demo-golden-meadow"}).encode(), 400, "offer"),
+        (json.dumps({"sdp": "v=0", "type": "offer", "artwork": "no-such-painting"}).encode(), 404, "no artwork"),
+    ]
+    for body, status, message in cases:
+        async with http.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+            assert response.status == status, (body, await response.text())
+            assert message in (await response.json())["error"]
+
+
+async def test_a_second_capture_while_one_runs_is_refused_politely(server, http, astronaut):
+    from imagefiles import encoded
+
+    def form() -> aiohttp.FormData:
+        data = aiohttp.FormData()
+        data.add_field("artwork", "demo-golden-meadow")
+        data.add_field("photo", encoded(astronaut), filename="still.jpg", content_type="image/jpeg")
+        return data
+
+    async def capture() -> tuple[int, dict]:
+        async with http.post(server.make_url("/api/kiosks/booth-1/capture"), data=form()) as response:
+            return response.status, await response.json()
+
+    first = asyncio.create_task(capture())
+    for _ in range(200):  # until the server is busy with the first one
+        async with http.get(server.make_url("/api/kiosks/booth-1/stats")) as response:
+            if (await response.json())["capturing"]:
+                break
+        await asyncio.sleep(0.02)
+    second_status, second = await capture()
+    first_status, done = await first
+    assert second_status == 409 and "already being made" in second["error"]
+    assert first_status == 200, done
+    assert done["people"] == 1 and done["download_url"].startswith("http://127.0.0.1:")

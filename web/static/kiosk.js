@@ -1,0 +1,292 @@
+// The booth's screen: attract -> choose -> live preview -> (privacy) -> countdown -> processing -> result.
+// Local asset, no libraries: booths are often offline.
+"use strict";
+
+const body = document.body;
+const kioskId = body.dataset.kiosk;
+const idleMs = Number(body.dataset.idleSeconds) * 1000;
+const countdownSeconds = Number(body.dataset.countdownSeconds);
+const heartbeatMs = Number(body.dataset.heartbeatSeconds) * 1000;
+const artworks = JSON.parse(document.getElementById("artworks").textContent);
+const liveVideo = document.getElementById("live");
+const cameraVideo = document.getElementById("camera");
+const api = (action) => `/api/kiosks/${encodeURIComponent(kioskId)}/${action}`;
+
+let chosen = null;
+let camera = null;
+let peer = null;
+let reconnectTimer = null;
+let reconnectDelayMs = 1000;
+let privacyAccepted = false;
+let capturing = false;
+let idleTimer = null;
+
+function show(screen) {
+  for (const section of document.querySelectorAll(".screen")) {
+    section.classList.toggle("active", section.id === screen);
+  }
+  body.dataset.screen = screen;
+  resetIdle();
+}
+
+function resetIdle() {
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    if (!capturing) goToAttract();
+  }, idleMs);
+}
+
+function setStatus(text) {
+  document.getElementById("status").textContent = text;
+}
+
+function showProblem(title, text, retryScreen) {
+  document.getElementById("problem-title").textContent = title;
+  document.getElementById("problem-text").textContent = text;
+  document.getElementById("retry").onclick = () => (retryScreen ? retryScreen() : goToAttract());
+  show("problem");
+}
+
+function goToAttract() {
+  disconnect();
+  if (camera) {
+    for (const track of camera.getTracks()) track.stop(); // the camera light goes off between visitors
+    camera = null;
+  }
+  privacyAccepted = false;
+  chosen = null;
+  show("attract");
+}
+
+// ---- artworks ----
+
+function artworkButton(artwork) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "artwork";
+  button.dataset.artwork = artwork.id;
+  const image = document.createElement("img");
+  image.src = artwork.thumbnail;
+  image.alt = artwork.title;
+  const caption = document.createElement("span");
+  caption.textContent = artwork.title;
+  button.append(image, caption);
+  button.addEventListener("click", () => choose(artwork.id));
+  return button;
+}
+
+function renderArtworks() {
+  for (const container of [document.getElementById("carousel"), document.getElementById("strip")]) {
+    container.replaceChildren(...artworks.map(artworkButton));
+  }
+}
+
+function markChosen() {
+  for (const button of document.querySelectorAll(".artwork")) {
+    button.classList.toggle("chosen", button.dataset.artwork === chosen);
+  }
+}
+
+async function choose(artworkId) {
+  const switching = chosen !== null && peer !== null;
+  chosen = artworkId;
+  markChosen();
+  if (switching) {
+    // Same connection, new painting: the server swaps it from its next frame.
+    await fetch(api("artwork"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ artwork: chosen }) });
+    return;
+  }
+  if (!(await startCamera())) return;
+  show("preview");
+  connect();
+}
+
+// ---- camera and WebRTC ----
+
+async function startCamera() {
+  if (camera) return true;
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    showProblem("The camera is not available", "This screen cannot use a camera. Please ask the museum staff for help.", goToAttract);
+    return false;
+  }
+  try {
+    camera = await navigator.mediaDevices.getUserMedia({
+      video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } },
+      audio: false,
+    });
+  } catch (error) {
+    const blocked = error.name === "NotAllowedError" || error.name === "SecurityError";
+    const missing = error.name === "NotFoundError" || error.name === "OverconstrainedError";
+    showProblem(
+      blocked ? "The camera is switched off for this screen" : missing ? "No camera is connected" : "The camera is not available",
+      "Please ask the museum staff for help.",
+      goToAttract,
+    );
+    return false;
+  }
+  cameraVideo.srcObject = camera;
+  return true;
+}
+
+function disconnect() {
+  clearTimeout(reconnectTimer);
+  reconnectTimer = null;
+  if (peer) {
+    const old = peer;
+    peer = null;
+    old.close();
+  }
+  liveVideo.srcObject = null;
+}
+
+function scheduleReconnect() {
+  if (reconnectTimer || !camera || chosen === null) return;
+  setStatus("Reconnecting…");
+  reconnectTimer = setTimeout(() => {
+    reconnectTimer = null;
+    connect();
+  }, reconnectDelayMs);
+  reconnectDelayMs = Math.min(reconnectDelayMs * 2, 10000);
+}
+
+function iceGatheringComplete(connection) {
+  // The server does not trickle: the offer goes out with every candidate in it.
+  if (connection.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (connection.iceGatheringState === "complete") {
+        connection.removeEventListener("icegatheringstatechange", done);
+        resolve();
+      }
+    };
+    connection.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 3000);
+  });
+}
+
+async function connect() {
+  disconnect();
+  const connection = new RTCPeerConnection({ iceServers: [] });
+  peer = connection;
+  connection.addTransceiver(camera.getVideoTracks()[0], { direction: "sendrecv", streams: [camera] });
+  connection.addEventListener("track", (event) => {
+    liveVideo.srcObject = new MediaStream([event.track]);
+  });
+  connection.addEventListener("connectionstatechange", () => {
+    if (connection !== peer) return;
+    const state = connection.connectionState;
+    body.dataset.connection = state;
+    if (state === "connected") {
+      reconnectDelayMs = 1000;
+      setStatus("");
+    } else if (state === "failed" || state === "closed") {
+      scheduleReconnect();
+    } else if (state === "disconnected") {
+      // Often a blip that ICE recovers from by itself; reconnect only if it does not.
+      setTimeout(() => {
+        if (connection === peer && connection.connectionState === "disconnected") scheduleReconnect();
+      }, 3000);
+    }
+  });
+  try {
+    await connection.setLocalDescription(await connection.createOffer());
+    await iceGatheringComplete(connection);
+    const response = await fetch(api("offer"), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sdp: connection.localDescription.sdp, type: connection.localDescription.type, artwork: chosen }),
+    });
+    if (!response.ok) throw new Error((await response.json()).error);
+    if (connection !== peer) return; // replaced meanwhile
+    await connection.setRemoteDescription(await response.json());
+  } catch (error) {
+    if (connection === peer) {
+      console.warn("connecting the preview failed:", error);
+      scheduleReconnect();
+    }
+  }
+}
+
+// ---- capture ----
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function countdown() {
+  const display = document.getElementById("countdown");
+  for (let n = countdownSeconds; n > 0; n -= 1) {
+    display.textContent = String(n);
+    await sleep(1000);
+  }
+  display.textContent = "";
+}
+
+async function grabStill() {
+  // The camera's own still at its native size where the browser offers it, else the video frame.
+  const track = camera.getVideoTracks()[0];
+  if ("ImageCapture" in window) {
+    try {
+      return await new ImageCapture(track).takePhoto();
+    } catch (error) {
+      console.info("ImageCapture.takePhoto unavailable, grabbing the video frame:", error);
+    }
+  }
+  const canvas = document.createElement("canvas");
+  canvas.width = cameraVideo.videoWidth;
+  canvas.height = cameraVideo.videoHeight;
+  canvas.getContext("2d").drawImage(cameraVideo, 0, 0);
+  return await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
+}
+
+async function capture() {
+  if (capturing) return;
+  capturing = true;
+  document.getElementById("shoot").disabled = true;
+  try {
+    await countdown();
+    const form = new FormData();
+    form.append("artwork", chosen);
+    const still = await grabStill().catch(() => null);
+    if (still) form.append("photo", still, "still.jpg"); // without it the server uses the newest video frame
+    show("processing");
+    const response = await fetch(api("capture"), { method: "POST", body: form });
+    const result = await response.json().catch(() => ({ error: "Sorry, that did not work. Please try again." }));
+    if (!response.ok) {
+      showProblem("Let's try that again", result.error, () => show("preview"));
+      return;
+    }
+    document.getElementById("result-photo").src = result.image;
+    document.getElementById("result-qr").src = result.qr_svg;
+    body.dataset.downloadUrl = result.download_url;
+    show("result");
+  } catch (error) {
+    showProblem("Let's try that again", "Sorry, that did not work. Please try again.", () => show("preview"));
+  } finally {
+    capturing = false;
+    document.getElementById("shoot").disabled = false;
+  }
+}
+
+// ---- wiring ----
+
+document.addEventListener("pointerdown", resetIdle, true);
+document.getElementById("attract").addEventListener("click", () => {
+  renderArtworks();
+  show("choose");
+});
+document.getElementById("shoot").addEventListener("click", () => {
+  if (privacyAccepted) capture();
+  else show("privacy");
+});
+document.getElementById("agree").addEventListener("click", () => {
+  privacyAccepted = true;
+  show("preview");
+  capture();
+});
+document.getElementById("decline").addEventListener("click", () => show("preview"));
+document.getElementById("done").addEventListener("click", goToAttract);
+setInterval(() => fetch(api("heartbeat"), { method: "POST" }).catch(() => {}), heartbeatMs);
+// For diagnostics (and the browser tests): the live connection, to read getStats() from.
+window.kioskPeer = () => peer;
+show("attract");
