@@ -8,7 +8,6 @@ ever becomes part of a path. The interface has nothing local in it except the op
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import uuid
 from datetime import datetime

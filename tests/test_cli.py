@@ -17,7 +17,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from imagefiles import encoded, with_exif_orientation
+from imagefiles import decode_qr, encoded, with_exif_orientation
 from kiosk.errors import ExitCode
 
 ARTBOOTH = str(Path(sys.executable).with_name("artbooth"))
@@ -259,8 +259,7 @@ def _decode_terminal_qr(rows: list[str]) -> str:
     bottom = {"█": 1, "▀": 0, "▄": 1, "\xa0": 0}
     light = np.array([[m[c] for c in row] for row in rows for m in (top, bottom)], np.uint8)
     image = cv2.resize(np.where(light == 1, 255, 0).astype(np.uint8), None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
-    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
-    return decoded
+    return decode_qr(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
 
 
 def test_compose_save_refuses_an_artwork_given_as_a_file(env, settings, write, astronaut, tmp_path):

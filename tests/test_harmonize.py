@@ -10,7 +10,7 @@ from kiosk.engine import load_harmonizer
 from pipeline.harmonize.boundary import decontaminate_edge
 from pipeline.harmonize.fit import fit_operators
 from pipeline.harmonize.harmonizer import choose, standard_variants
-from pipeline.harmonize.operators import BOUNDS, IDENTITY, apply
+from pipeline.harmonize.operators import BOUNDS, apply
 from pipeline.harmonize.reference import reference_weights
 from pipeline.harmonize.stats import region_stats, to_lab
 from pipeline.harmonize.synthetic import perturb_region

@@ -19,7 +19,6 @@ from aiohttp import web
 from db import service
 from kiosk.booths import Booths
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
-from kiosk.settings import Settings
 from kiosk.workers import PoolBusyError
 from pipeline.codec import encode_image
 from streaming.ice import include_loopback_candidates
