@@ -16,6 +16,7 @@ from db.service import ArtworkRecord, ArtworkSyncReport
 from kiosk.artworks import ArtworkLibrary, ArtworkSource
 from kiosk.errors import ArtworkNotFoundError
 from kiosk.storage import Storage
+from pipeline.types import ArtworkSpec
 
 
 class ArtworkCatalogue:
@@ -24,16 +25,13 @@ class ArtworkCatalogue:
         self._library = library
 
     async def sync(self) -> ArtworkSyncReport:
-        """Import the folder's artworks and the demos, painting the demos now rather than on first use."""
+        """Import the folder's artworks and the demos (demo images are painted on first use)."""
         specs, keys = await asyncio.to_thread(self._library_contents)
         return await service.sync_artworks(self._storage.sessions, specs, keys, now=datetime.now(timezone.utc))
 
-    def _library_contents(self):
+    def _library_contents(self) -> tuple[list[ArtworkSpec], dict[str, str]]:
         specs = self._library.specs()
-        keys = {spec.id: self._library.image_key(spec.id) for spec in specs}
-        for key in keys.values():
-            self._library.image_path(key)
-        return specs, keys
+        return specs, {spec.id: self._library.image_key(spec.id) for spec in specs}
 
     async def records(self, *, include_hidden: bool = False) -> list[ArtworkRecord]:
         return await service.list_artworks(self._storage.sessions, include_hidden=include_hidden)

@@ -4,7 +4,6 @@ driven by Playwright, against the real server on loopback; plus its HTTP edges."
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import shutil
 
@@ -12,10 +11,12 @@ import aiohttp
 import cv2
 import numpy as np
 import pytest
+import pytest_asyncio
 from aiohttp.test_utils import TestServer, unused_port
 
 from fakecamera import visitor_in_room, write_y4m
 from imagefiles import decode_qr, encoded
+from kiosk.settings import Settings
 from web.app import create_app
 from web.keys import BOOTHS_KEY
 
@@ -31,13 +32,25 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-def booth_settings(settings):
+# One server for the module: starting one (compose worker, preview models) takes seconds.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
+def booth_settings(tmp_path_factory, models_dir) -> Settings:
     port = unused_port()
-    return dataclasses.replace(settings, port=port, public_url=f"http://127.0.0.1:{port}", kiosk_countdown_seconds=1)
+    return Settings.load(
+        environ={
+            "ARTBOOTH_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+            "ARTBOOTH_MODELS_DIR": str(models_dir),
+            "ARTBOOTH_PORT": str(port),
+            "ARTBOOTH_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "ARTBOOTH_KIOSK_COUNTDOWN_SECONDS": "1",
+        }
+    )
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server(booth_settings):
     test_server = TestServer(create_app(booth_settings), host="127.0.0.1", port=booth_settings.port)
     await test_server.start_server()
@@ -47,7 +60,7 @@ async def server(booth_settings):
         await test_server.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def http():
     async with aiohttp.ClientSession() as session:
         yield session
@@ -137,10 +150,10 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
     assert decoded == download_url and download_url.startswith(booth_settings.public_url + "/p/")
     async with http.get(decoded + "/download") as response:
         assert response.status == 200 and response.content_type == "image/jpeg"
-        photo = cv2.imdecode(np.frombuffer(await response.read(), np.uint8), cv2.IMREAD_COLOR)
+        downloaded = await response.read()
+    photo = cv2.imdecode(np.frombuffer(downloaded, np.uint8), cv2.IMREAD_COLOR)
     assert photo.shape[:2] == (1350, 1080)  # the velvet studio (the artwork chosen last), full resolution
-    stored = [p for p in booth_settings.resolved_photos_dir.rglob("*.jpg")]
-    assert len(stored) == 2  # the photo and its thumbnail
+    assert downloaded in [p.read_bytes() for p in booth_settings.resolved_photos_dir.rglob("*.jpg")]
 
 
 async def test_no_camera_shows_a_message_not_a_blank_page(server):

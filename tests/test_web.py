@@ -9,16 +9,33 @@ import re
 
 import aiohttp
 import pytest
+import pytest_asyncio
 from aiohttp.test_utils import TestServer
 from PIL import Image
 
 from imagefiles import encoded
+from kiosk.settings import Settings
 from web.app import create_app
 
 
-@pytest.fixture
-async def server(settings):
-    test_server = TestServer(create_app(settings), host="127.0.0.1")
+# One server for the module: starting one (compose worker, preview models) takes seconds.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
+def module_settings(tmp_path_factory, models_dir) -> Settings:
+    return Settings.load(
+        environ={
+            "ARTBOOTH_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+            "ARTBOOTH_MODELS_DIR": str(models_dir),
+            "ARTBOOTH_PORT": "8765",
+        }
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def server(module_settings):
+    test_server = TestServer(create_app(module_settings), host="127.0.0.1")
     await test_server.start_server()
     try:
         yield test_server
@@ -26,7 +43,7 @@ async def server(settings):
         await test_server.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def http():
     async with aiohttp.ClientSession() as session:
         yield session
