@@ -1,4 +1,5 @@
-"""The database schema: artworks, kiosks, photos, download links, staff users, audit log.
+"""The database schema: artworks, kiosks, photos, download links, staff users and their sessions
+and sign-in attempts, audit log.
 
 Every datetime is timezone-aware UTC in Python. SQLite has no time zones, so UTC is stored
 there as a naive value and made aware again on the way out; naive values are refused on the
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -170,6 +172,37 @@ class StaffUserRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class StaffSessionRow(Base):
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Only the SHA-256 of the session id in the cookie: a leaked database signs nobody in.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    # The session's CSRF token, which its forms and API calls must send back.
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoginAttemptRow(Base):
+    """Sign-in attempts of the last lockout period, for the lockout; the audit log keeps the history."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_username_at", "username", "at"),
+        Index("ix_login_attempts_client_ip_at", "client_ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    # As typed (normalized), whether or not such a user exists.
+    username: Mapped[str] = mapped_column(String(64))
+    client_ip: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
 
 
 class AuditRow(Base):

@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import getpass
 import json
 import logging
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
@@ -91,6 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
         sub = models_commands.add_parser(action, help=help_text)
         sub.add_argument("--json", action="store_true", help="print a JSON list")
         sub.set_defaults(handler=_models, action=action)
+
+    admin = commands.add_parser("admin", help="staff accounts")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    create_user = admin_commands.add_parser(
+        "create-user",
+        help="add a staff account; its password is asked for twice, or read from --password-stdin",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    create_user.add_argument("username", help="1-64 characters: lowercase letters, digits and . _ @ -")
+    create_user.add_argument(
+        "--role", required=True, choices=["admin", "operator"], help="admin: everything; operator: day-to-day"
+    )
+    create_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the first line of standard input (for scripts)"
+    )
+    create_user.set_defaults(handler=_admin_create_user)
 
     serve = commands.add_parser("serve", help="run the web service")
     serve.set_defaults(handler=_serve)
@@ -257,6 +276,54 @@ def _retention_run(args: argparse.Namespace, settings: Settings) -> int:
             + (f"; {report.photos_failed} photos could not be deleted and will be retried" if report.photos_failed else "")
         )
     return ExitCode.OK if report.photos_failed == 0 else ExitCode.STORAGE_FAILED
+
+
+def _admin_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    from db import staff
+    from db.models import StaffRole
+    from kiosk import auth
+
+    username = auth.check_username(args.username)
+
+    async def create() -> staff.StaffUser:
+        async with _opened_storage(settings) as storage:
+            # Asked before the password is, so nobody types one for nothing.
+            if await staff.get_user(storage.sessions, username) is not None:
+                raise staff.UserExistsError(f"a staff user named {username!r} exists already")
+            password = _new_password(username, from_stdin=args.password_stdin)
+            password_hash = await asyncio.to_thread(auth.Passwords.from_settings(settings).hash, password)
+            return await staff.create_user(
+                storage.sessions,
+                username=username,
+                password_hash=password_hash,
+                role=StaffRole(args.role),
+                actor="cli",
+                now=datetime.now(timezone.utc),
+            )
+
+    user = asyncio.run(create())
+    print(f"created {user.role.value} {user.username!r}")
+    return ExitCode.OK
+
+
+def _new_password(username: str, *, from_stdin: bool) -> str:
+    from kiosk import auth
+
+    if from_stdin:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        auth.check_password(password, username)
+        return password
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for the password on; pipe it in with --password-stdin")
+    try:
+        password = getpass.getpass(f"Password for {username}: ")
+        auth.check_password(password, username)
+        again = getpass.getpass("The same password again: ")
+    except EOFError:
+        raise UsageError("no password given; no user was created") from None
+    if again != password:
+        raise UsageError("the two passwords differ; no user was created")
+    return password
 
 
 def _models(args: argparse.Namespace, settings: Settings) -> int:

@@ -23,6 +23,8 @@ class ExitCode(enum.IntEnum):
     MODEL_FETCH_FAILED = 12
     DATABASE_UNAVAILABLE = 13
     STORAGE_FAILED = 14  # a photo could not be written or deleted (disk full, permissions)
+    USER_EXISTS = 15  # `admin create-user`: a staff account of that name exists already
+    WEAK_PASSWORD = 16  # a staff password refused: too short (or too long)
 
 
 class ArtBoothError(Exception):

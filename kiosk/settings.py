@@ -114,6 +114,21 @@ class Settings:
     # codecs for the cores: 200-1300 ms per detection on 2 busy cores, against 30-80 ms with 1.
     preview_torch_threads: int = 1
 
+    # Staff sign-in. A session ends after this long without a request, and this long after sign-in
+    # at the latest, however active.
+    staff_session_idle_minutes: int = 60
+    staff_session_hours: int = 12
+    # This many failed sign-ins for one username within the window lock that username for the
+    # lockout time (whether or not it exists); login_max_failures_per_ip does the same for a client address.
+    login_max_failures: int = 5
+    login_max_failures_per_ip: int = 30
+    login_failure_window_minutes: int = 15
+    login_lockout_minutes: int = 15
+    # Argon2id cost of staff passwords (memory per hash, passes); a password hashed with other
+    # values is rehashed with these at its next sign-in.
+    password_hash_memory_mib: int = 64
+    password_hash_time_cost: int = 3
+
     @property
     def resolved_public_url(self) -> str:
         """The address download links and QR codes point to."""
@@ -208,6 +223,19 @@ class Settings:
             raise SettingsError("preview_stats_window must be at least 2")
         if self.preview_torch_threads < 1:
             raise SettingsError("preview_torch_threads must be at least 1")
+        for name in (
+            "staff_session_idle_minutes",
+            "staff_session_hours",
+            "login_max_failures",
+            "login_max_failures_per_ip",
+            "login_failure_window_minutes",
+            "login_lockout_minutes",
+            "password_hash_time_cost",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        if self.password_hash_memory_mib < 8:
+            raise SettingsError("password_hash_memory_mib must be at least 8")
 
     def describe(self) -> dict[str, object]:
         """Settings as plain JSON-friendly values, for `artbooth settings` and logs; passwords masked."""

@@ -15,7 +15,6 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -27,9 +26,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, DateTime, bindparam, func, inspect, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.engine import (
     DatabaseUnavailableError,
@@ -66,7 +64,6 @@ from kiosk.settings import SettingsError
 from pipeline.types import ArtworkSpec, Framing, NormBox
 from test_db_images import assert_metadata_free, phone_jpeg
 
-POSTGRES_ENV = "ARTBOOTH_TEST_POSTGRES_URL"
 MAX_PIXELS = 40_000_000
 LINK_TTL = timedelta(days=7)
 LINK_GRACE = timedelta(days=3)
@@ -96,42 +93,6 @@ class Database:
     async def count(self, model: type[Base]) -> int:
         async with self.sessions() as session:
             return await session.scalar(select(func.count()).select_from(model))
-
-
-@asynccontextmanager
-async def scratch_postgres_database(server_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database on the test server, dropped afterwards."""
-    admin_url = make_url(database_url(Path("."), server_url))
-    name = f"artbooth_test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgresql",
-            marks=pytest.mark.skipif(
-                not os.environ.get(POSTGRES_ENV),
-                reason=f"{POSTGRES_ENV} is not set (a postgresql:// URL of a role allowed to CREATE DATABASE)",
-            ),
-        ),
-    ]
-)
-async def empty_database_url(request, tmp_path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield database_url(tmp_path / "data", "")
-    else:
-        async with scratch_postgres_database(os.environ[POSTGRES_ENV]) as url:
-            yield url
 
 
 @pytest.fixture
@@ -193,7 +154,10 @@ async def test_migrations_apply_on_an_empty_database_and_match_the_models(empty_
             )
     finally:
         await engine.dispose()
-    assert tables == {"alembic_version", "artworks", "kiosks", "photos", "download_links", "staff_users", "audit_log"}
+    assert tables == {
+        "alembic_version", "artworks", "kiosks", "photos", "download_links",
+        "staff_users", "staff_sessions", "login_attempts", "audit_log",
+    }
     assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert drift == []
 

@@ -35,6 +35,9 @@ def test_public_url_defaults_to_host_and_port_and_can_be_set():
         ({"ARTBOOTH_ALLOW_MODEL_DOWNLOAD": "perhaps"}, "expected true/false"),
         ({"ARTBOOTH_SEGMENTER": "magic"}, "segmenter must be one of modnet"),
         ({"ARTBOOTH_CONFIG": "/nonexistent/artbooth.toml"}, "config file not found"),
+        ({"ARTBOOTH_LOGIN_MAX_FAILURES": "0"}, "login_max_failures must be at least 1"),
+        ({"ARTBOOTH_STAFF_SESSION_HOURS": "0"}, "staff_session_hours must be at least 1"),
+        ({"ARTBOOTH_PASSWORD_HASH_MEMORY_MIB": "4"}, "password_hash_memory_mib must be at least 8"),
     ],
 )
 def test_bad_values_get_clear_errors(environ, message):

@@ -1,5 +1,5 @@
-"""The aiohttp application: the artwork gallery, composing an uploaded photo, and the visitor's
-download pages. Storage (database migrated, artworks imported) and the compose workers are
+"""The aiohttp application: the artwork gallery, composing an uploaded photo, the visitor's
+download pages, and staff sign-in (web/staff.py). Storage (database migrated, artworks imported) and the compose workers are
 started with the app and stopped with it.
 """
 
@@ -21,7 +21,7 @@ from kiosk.settings import Settings
 from kiosk.storage import SavedDownload, Storage
 from kiosk.workers import ComposeOutcome, ComposePool, PoolBusyError
 from pipeline.codec import decode_image, encode_image
-from web import kiosk, pages, visitor
+from web import kiosk, pages, staff, visitor
 from web.keys import CATALOGUE_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY, THUMBNAILS_KEY
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ _STATUS_FOR_CODE = {
 
 def create_app(settings: Settings) -> web.Application:
     # Multipart overhead on top of the largest photo we accept.
-    app = web.Application(client_max_size=settings.max_upload_bytes + 64 * 1024)
+    app = web.Application(client_max_size=settings.max_upload_bytes + 64 * 1024, middlewares=[staff.middleware])
     app[SETTINGS_KEY] = settings
     app[THUMBNAILS_KEY] = {}
     app.router.add_get("/", gallery_page)
@@ -54,9 +54,11 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_static("/static", STATIC_DIR)
     visitor.add_routes(app.router)
     kiosk.add_routes(app.router)
+    staff.add_routes(app.router)
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_compose_pool)
     app.cleanup_ctx.append(kiosk.live_preview)
+    app.cleanup_ctx.append(staff.staff_auth)  # last: its setup link is then the last line of the start
     return app
 
 

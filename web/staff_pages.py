@@ -1,0 +1,98 @@
+"""Server-rendered staff pages: sign-in, first-start setup, the landing page. Every value from data
+is escaped; every asset is local."""
+
+from __future__ import annotations
+
+from html import escape
+
+from kiosk.auth import MIN_PASSWORD_LENGTH, USERNAME_RULE
+
+CSRF_FIELD = "csrf_token"
+
+
+def _layout(title: str, body: str) -> str:
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="same-origin">
+<meta name="robots" content="noindex, nofollow">
+<title>{escape(title)} · ArtBooth staff</title>
+<link rel="stylesheet" href="/static/style.css">
+</head>
+<body class="staff">
+<header><a class="brand" href="/staff/">ArtBooth</a> <span class="area">staff</span></header>
+<main>
+{body}
+</main>
+</body>
+</html>
+"""
+
+
+def _alert(error: str | None) -> str:
+    return f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+
+
+def _csrf(token: str) -> str:
+    return f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(token)}">'
+
+
+def login(*, csrf_token: str, error: str | None = None, username: str = "", next_path: str = "", setup_pending: bool = False) -> str:
+    hint = (
+        '<p class="note">No staff account exists yet. Open the setup link that <code>artbooth serve</code> '
+        "printed in its log, or run <code>artbooth admin create-user NAME --role admin</code>.</p>"
+        if setup_pending
+        else ""
+    )
+    body = f"""<h1>Staff sign-in</h1>
+{_alert(error)}
+<form class="panel" method="post" action="/staff/login">
+  {_csrf(csrf_token)}
+  <input type="hidden" name="next" value="{escape(next_path)}">
+  <label>Username <input name="username" value="{escape(username)}" autocomplete="username" autocapitalize="none" required autofocus></label>
+  <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
+  <button type="submit">Sign in</button>
+</form>
+{hint}"""
+    return _layout("Sign in", body)
+
+
+def setup(*, setup_token: str, csrf_token: str, error: str | None = None, username: str = "") -> str:
+    body = f"""<h1>Create the first administrator</h1>
+<p>ArtBooth has no staff account yet. The administrator created here can sign in to the staff pages;
+this page works once.</p>
+{_alert(error)}
+<form class="panel" method="post" action="/setup">
+  {_csrf(csrf_token)}
+  <input type="hidden" name="token" value="{escape(setup_token)}">
+  <label>Username <input name="username" value="{escape(username)}" autocomplete="username" autocapitalize="none" required autofocus></label>
+  <p class="note">Usernames are {escape(USERNAME_RULE)}.</p>
+  <label>Password <input type="password" name="password" autocomplete="new-password" minlength="{MIN_PASSWORD_LENGTH}" required></label>
+  <label>Password again <input type="password" name="password_again" autocomplete="new-password" minlength="{MIN_PASSWORD_LENGTH}" required></label>
+  <p class="note">At least {MIN_PASSWORD_LENGTH} characters.</p>
+  <button type="submit">Create administrator</button>
+</form>"""
+    return _layout("First start", body)
+
+
+def home(*, username: str, role: str, csrf_token: str) -> str:
+    body = f"""<h1>Welcome, {escape(username)}</h1>
+<p>Signed in as <strong class="username">{escape(username)}</strong> ({escape(role)}).</p>
+<form method="post" action="/staff/logout">
+  {_csrf(csrf_token)}
+  <button type="submit">Sign out</button>
+</form>"""
+    return _layout("Staff", body)
+
+
+def refused(message: str) -> str:
+    body = f"""<h1>Request refused</h1>
+<p>{escape(message)}</p>
+<p><a href="/staff/">Back to the staff pages</a></p>"""
+    return _layout("Refused", body)
+
+
+def not_found() -> str:
+    return _layout("Not found", "<h1>Not found</h1>")
