@@ -30,6 +30,7 @@ from aiohttp.test_utils import unused_port
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.serving import cpu_seconds, stop, wait_until_up  # noqa: E402
 from db.service import look_up_link  # noqa: E402
 from kiosk.artworks import ArtworkLibrary  # noqa: E402
 from kiosk.catalogue import ArtworkCatalogue  # noqa: E402
@@ -83,22 +84,6 @@ def serve_baseline(port: int, files: list[str]) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-async def wait_until_up(url: str, process: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}")
-            try:
-                async with session.get(url) as response:
-                    if response.status < 500:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up in {timeout_s} s")
-
-
 async def load(base: str, paths: list[str], clients: int, seconds: float) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
@@ -139,27 +124,18 @@ async def load(base: str, paths: list[str], clients: int, seconds: float) -> dic
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def measure(name: str, command: list[str], env: dict[str, str], port: int, paths: list[str], args) -> dict:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
         await wait_until_up(base + paths[0], process)
         await load(base, paths, args.clients, 1.0)  # warm the page cache and the connection pool
-        cpu_before = cpu_seconds(process.pid)
+        cpu_before = cpu_seconds([process.pid])
         result = await load(base, paths, args.clients, args.seconds)
-        result["server_cpu_pct"] = 100 * (cpu_seconds(process.pid) - cpu_before) / args.seconds
+        result["server_cpu_pct"] = 100 * (cpu_seconds([process.pid]) - cpu_before) / args.seconds
         return result
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def main() -> None:

@@ -86,10 +86,18 @@ class KioskPeers:
 
     def set_artwork(self, kiosk_id: str, artwork: Artwork) -> bool:
         """Switch the kiosk's preview to ``artwork`` from its next frame; False when it has no preview."""
-        peer = self._peers.get(kiosk_id)
-        if peer is None or peer.preview is None:
+        preview = self._preview(kiosk_id)
+        if preview is None:
             return False
-        peer.preview.set_artwork(artwork)
+        preview.set_artwork(artwork)
+        return True
+
+    def pause_rendering(self, kiosk_id: str, paused: bool) -> bool:
+        """Hold (or resume) the kiosk's preview rendering; False when it has no preview."""
+        preview = self._preview(kiosk_id)
+        if preview is None:
+            return False
+        preview.pause_rendering(paused)
         return True
 
     def stats(self, kiosk_id: str) -> dict[str, object] | None:
@@ -101,10 +109,8 @@ class KioskPeers:
 
     def latest_frame(self, kiosk_id: str) -> np.ndarray | None:
         """The kiosk's newest rendered camera frame (RGB uint8), for capturing without an upload."""
-        peer = self._peers.get(kiosk_id)
-        if peer is None or peer.preview is None:
-            return None
-        return peer.preview.latest_camera_frame()
+        preview = self._preview(kiosk_id)
+        return preview.latest_camera_frame() if preview is not None else None
 
     async def close(self, kiosk_id: str) -> bool:
         """Close the kiosk's connection; False when it had none."""
@@ -119,6 +125,10 @@ class KioskPeers:
         peers = list(self._peers.values())
         self._peers.clear()
         await asyncio.gather(*(self._close(peer) for peer in peers), *self._closing)
+
+    def _preview(self, kiosk_id: str) -> PreviewTrack | None:
+        peer = self._peers.get(kiosk_id)
+        return peer.preview if peer is not None else None
 
     def _attach_preview(self, peer: _KioskPeer, renderer: PreviewRenderer) -> None:
         """Send the preview back on the first camera's video section; turn every other section off."""

@@ -108,6 +108,8 @@ class PreviewTrack(MediaStreamTrack):
         self._in_times: deque[float] = deque(maxlen=stats_window)
         self._out_times: deque[float] = deque(maxlen=stats_window)
         self._processing_ms: deque[float] = deque(maxlen=stats_window)
+        self._rendering_allowed = asyncio.Event()
+        self._rendering_allowed.set()
         loop = asyncio.get_running_loop()
         self._tasks = (
             loop.create_task(self._read_camera(), name=f"preview-reader-{self.id}"),
@@ -116,6 +118,14 @@ class PreviewTrack(MediaStreamTrack):
 
     def set_artwork(self, artwork: Artwork) -> None:
         self._renderer.set_artwork(artwork)
+
+    def pause_rendering(self, paused: bool) -> None:
+        """While paused the last preview frame is repeated and no frame is rendered: a capture
+        running on the same cores then finishes sooner (the booth shows its "processing" screen)."""
+        if paused:
+            self._rendering_allowed.clear()
+        else:
+            self._rendering_allowed.set()
 
     def latest_camera_frame(self) -> np.ndarray | None:
         """The camera frame (RGB uint8, read-only) behind the latest preview frame; None before the first."""
@@ -182,6 +192,7 @@ class PreviewTrack(MediaStreamTrack):
     async def _render_newest(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            await self._rendering_allowed.wait()
             camera_frame = await self._mailbox.take()
             try:
                 camera_rgb, preview, elapsed_ms = await loop.run_in_executor(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 
 import aiohttp
 import cv2
@@ -14,22 +13,12 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer, unused_port
 
-from fakecamera import visitor_in_room, write_y4m
+from fakecamera import CHROMIUM, CHROMIUM_ARGS, fake_camera_args, visitor_in_room, write_y4m
 from imagefiles import decode_qr, encoded
 from kiosk.settings import Settings
 from web.app import create_app
 from web.keys import BOOTHS_KEY
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-    "--allow-loopback-in-peer-connection",
-]
 
 
 # One server for the module: starting one (compose worker, preview models) takes seconds.
@@ -92,12 +81,7 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        browser = await _browser(
-            playwright,
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera_file}",
-        )
+        browser = await _browser(playwright, *fake_camera_args(camera_file))
         try:
             page = await browser.new_page(viewport={"width": 1920, "height": 1080})
             await page.goto(str(server.make_url("/kiosk/booth-1")))

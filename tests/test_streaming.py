@@ -364,6 +364,28 @@ async def test_the_track_keeps_the_cameras_pace_and_timestamps_and_stopping_it_e
         await track.recv()
 
 
+async def test_a_paused_preview_keeps_flowing_without_rendering_and_resumes(preview_models, executor, person, artwork):
+    # What a capture does: the booth shows "processing", the preview's cores go to the capture.
+    track = PreviewTrack(WalkingVisitorCamera(person), preview_models.renderer(artwork), executor, stats_window=30)
+    try:
+        for _ in range(3):
+            await asyncio.wait_for(track.recv(), 20)
+        track.pause_rendering(True)
+        await asyncio.wait_for(track.recv(), 20)  # a render already under way may still finish
+        rendered = track.stats().frames_rendered
+        for _ in range(10):
+            await asyncio.wait_for(track.recv(), 20)
+        paused = track.stats()
+        assert paused.frames_rendered == rendered and paused.frames_repeated >= 10
+        track.pause_rendering(False)
+        for _ in range(10):
+            await asyncio.wait_for(track.recv(), 20)
+        assert track.stats().frames_rendered > rendered
+    finally:
+        track.stop()
+        await track.wait_stopped()
+
+
 async def test_a_slow_consumer_gets_the_newest_frame_and_each_overwritten_frame_is_a_drop():
     mailbox: NewestFrameMailbox[int] = NewestFrameMailbox()
     waiting = asyncio.ensure_future(mailbox.take())

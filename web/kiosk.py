@@ -165,6 +165,8 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
             return _problem(409, "The camera is not connected yet. Please try again in a moment.")
         photo_bytes = await asyncio.get_running_loop().run_in_executor(booths.executor, encode_image, frame, ".jpg")
     status = booths.status(kiosk_id)
+    # The visitor now looks at the "processing" screen: the preview's cores go to the capture.
+    booths.peers.pause_rendering(kiosk_id, True)
     try:
         source = await request.app[CATALOGUE_KEY].source(artwork_id)
         outcome = await request.app[POOL_KEY].compose(photo_bytes, source)
@@ -182,6 +184,8 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
         log.warning("capture at kiosk %s failed: %s", kiosk_id, exc)
         code = exit_code_for(exc)
         return _problem(404 if code is ExitCode.ARTWORK_NOT_FOUND else 503, _VISITOR_MESSAGES.get(code, FRIENDLY_RETRY))
+    finally:
+        booths.peers.pause_rendering(kiosk_id, False)
     status.captures += 1
     base = f"/p/{saved.token}"
     return web.json_response(
