@@ -41,7 +41,7 @@ class Booths:
         record = await self.catalogue.offered(artwork_id)
         key = (record.spec.id, record.updated_at)
         if key not in self._artworks:
-            source = await self.catalogue.source(artwork_id)
+            source = await self.catalogue.source_of(record)
             loaded = await asyncio.get_running_loop().run_in_executor(
                 self.executor, lambda: load_artwork(source, max_pixels=self.settings.max_image_pixels)
             )

@@ -45,7 +45,10 @@ class ArtworkCatalogue:
         return record
 
     async def source(self, artwork_id: str) -> ArtworkSource:
-        record = await self.offered(artwork_id)
+        return await self.source_of(await self.offered(artwork_id))
+
+    async def source_of(self, record: ArtworkRecord) -> ArtworkSource:
+        # A demo's image is painted on its first use: file work, off the event loop.
         return ArtworkSource(spec=record.spec, image_path=await asyncio.to_thread(self.image_path, record))
 
     def image_path(self, record: ArtworkRecord) -> Path:

@@ -19,7 +19,6 @@ from kiosk.models import ModelStore
 from kiosk.settings import Settings
 from pipeline.codec import decode_image, encode_image
 from pipeline.compose import Composition, Compositor
-from pipeline.faces import MtcnnFaceDetector
 from pipeline.harmonize.fit import match_reference
 from pipeline.harmonize.harmonizer import Harmonizer
 from pipeline.harmonize.learned import LearnedTargets
@@ -65,17 +64,8 @@ def build_compositor(settings: Settings, store: ModelStore | None = None) -> Com
     store = store or ModelStore(settings)
     if settings.torch_threads > 0:
         torch.set_num_threads(settings.torch_threads)
-    pnet, rnet, onet = store.mtcnn_states()
-    faces = MtcnnFaceDetector(
-        pnet,
-        rnet,
-        onet,
-        min_face_size_px=settings.face_min_size_px,
-        min_probability=settings.face_min_probability,
-        detect_long_side=settings.face_detect_long_side,
-    )
     harmonizer = load_harmonizer(settings) if settings.harmonize else None
-    return Compositor(build_capture_segmenter(settings, store), faces, harmonizer)
+    return Compositor(build_capture_segmenter(settings, store), store.face_detector(), harmonizer)
 
 
 @dataclass(frozen=True)

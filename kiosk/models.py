@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import onnxruntime
     import torch
 
+    from pipeline.faces import MtcnnFaceDetector
+
 StateDict: TypeAlias = "dict[str, torch.Tensor]"
 
 FETCH_HINT = "run `artbooth models fetch`"
@@ -474,6 +476,20 @@ class ModelStore:
             for name in ("pnet.pt", "rnet.pt", "onet.pt")
         )
         return pnet, rnet, onet
+
+    def face_detector(self) -> MtcnnFaceDetector:
+        """MTCNN configured from the settings; its forward passes only read the weights, so one serves many threads."""
+        from pipeline.faces import MtcnnFaceDetector
+
+        pnet, rnet, onet = self.mtcnn_states()
+        return MtcnnFaceDetector(
+            pnet,
+            rnet,
+            onet,
+            min_face_size_px=self._settings.face_min_size_px,
+            min_probability=self._settings.face_min_probability,
+            detect_long_side=self._settings.face_detect_long_side,
+        )
 
     def check_capture_models(self) -> None:
         """Raise ModelMissingError now if a model that composing needs is missing or corrupt.

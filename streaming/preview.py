@@ -41,7 +41,6 @@ from kiosk.models import ModelStore
 from kiosk.settings import Settings
 from pipeline.compose import FaceDetector
 from pipeline.errors import NoPersonError
-from pipeline.faces import MtcnnFaceDetector
 from pipeline.matting import Segmenter, SelfieSegmenter
 from pipeline.placement import composite_layer, plan_placement, scaled_subject
 from pipeline.subject import find_subject
@@ -238,15 +237,7 @@ class PreviewModels:
         torch.set_num_threads(settings.preview_torch_threads)
         self._settings = settings
         self._store = store or ModelStore(settings)
-        pnet, rnet, onet = self._store.mtcnn_states()
-        self._face_detector = MtcnnFaceDetector(
-            pnet,
-            rnet,
-            onet,
-            min_face_size_px=settings.face_min_size_px,
-            min_probability=settings.face_min_probability,
-            detect_long_side=settings.face_detect_long_side,
-        )
+        self._face_detector = self._store.face_detector()
 
     def renderer(self, artwork: Artwork) -> PreviewRenderer:
         """A new renderer (with its own segmentation networks) showing ``artwork``."""

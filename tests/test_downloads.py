@@ -4,7 +4,6 @@ against a real server on loopback with a real SQLite file and photo folder."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 import re
 import sqlite3
@@ -13,34 +12,27 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 import numpy as np
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
 from PIL import Image
 from sqlalchemy import select
 
 from db import service
 from db.models import DownloadLinkRow
 from imagefiles import decode_qr, encoded
-from web.app import create_app
+from servers import loopback_settings, running
 from web.keys import STORAGE_KEY
 
 TOKEN_URL = re.compile(r"^http://127\.0\.0\.1:\d+/p/([A-Za-z0-9_-]{32})$")
 
 
 @pytest.fixture
-def public_settings(settings):
-    """Settings whose public URL is where the test server will listen, as a booth's LAN address would be."""
-    port = unused_port()
-    return dataclasses.replace(settings, port=port, public_url=f"http://127.0.0.1:{port}")
+def public_settings(tmp_path, models_dir):
+    return loopback_settings(tmp_path / "data", models_dir)
 
 
 @pytest.fixture
 async def server(public_settings):
-    test_server = TestServer(create_app(public_settings), host="127.0.0.1", port=public_settings.port)
-    await test_server.start_server()
-    try:
+    async with running(public_settings) as test_server:
         yield test_server
-    finally:
-        await test_server.close()
 
 
 @pytest.fixture
@@ -174,25 +166,17 @@ async def test_tampered_truncated_and_overlong_tokens_get_404_not_errors(server,
 
 
 async def test_retention_at_start_deletes_photos_past_the_retention_period(public_settings, http, astronaut):
-    first = TestServer(create_app(public_settings), host="127.0.0.1", port=public_settings.port)
-    await first.start_server()
-    try:
+    async with running(public_settings) as first:
         url = (await _compose(first, http, astronaut))["download_url"]
-    finally:
-        await first.close()
     # The photo was taken 31 days ago, as far as the database knows.
     with sqlite3.connect(public_settings.data_dir / "artbooth.db") as db:
         db.execute("UPDATE photos SET created_at = ?", ((datetime.now(timezone.utc) - timedelta(days=31)).replace(tzinfo=None).isoformat(" "),))
 
-    second = TestServer(create_app(public_settings), host="127.0.0.1", port=public_settings.port)
-    await second.start_server()
-    try:
+    async with running(public_settings):
         for _ in range(100):
             async with http.get(url) as response:
                 if response.status == 410:
                     break
             await asyncio.sleep(0.1)
         assert response.status == 410
-    finally:
-        await second.close()
     assert _stored_files(public_settings) == []

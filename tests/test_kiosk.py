@@ -11,12 +11,11 @@ import cv2
 import numpy as np
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestServer, unused_port
 
 from fakecamera import CHROMIUM, CHROMIUM_ARGS, fake_camera_args, visitor_in_room, write_y4m
 from imagefiles import decode_qr, encoded
+from servers import loopback_settings, running
 from kiosk.settings import Settings
-from web.app import create_app
 from web.keys import BOOTHS_KEY
 
 
@@ -27,26 +26,13 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 @pytest.fixture(scope="module")
 def booth_settings(tmp_path_factory, models_dir) -> Settings:
-    port = unused_port()
-    return Settings.load(
-        environ={
-            "ARTBOOTH_DATA_DIR": str(tmp_path_factory.mktemp("data")),
-            "ARTBOOTH_MODELS_DIR": str(models_dir),
-            "ARTBOOTH_PORT": str(port),
-            "ARTBOOTH_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "ARTBOOTH_KIOSK_COUNTDOWN_SECONDS": "1",
-        }
-    )
+    return loopback_settings(tmp_path_factory.mktemp("data"), models_dir, ARTBOOTH_KIOSK_COUNTDOWN_SECONDS="1")
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server(booth_settings):
-    test_server = TestServer(create_app(booth_settings), host="127.0.0.1", port=booth_settings.port)
-    await test_server.start_server()
-    try:
+    async with running(booth_settings) as test_server:
         yield test_server
-    finally:
-        await test_server.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

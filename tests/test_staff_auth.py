@@ -18,6 +18,7 @@ import select as io_select
 import subprocess
 import sys
 import time
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
@@ -27,7 +28,6 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from aiohttp.test_utils import TestServer, unused_port
 from sqlalchemy import delete, func, select, update
 from yarl import URL
 
@@ -37,6 +37,7 @@ from kiosk.auth import Passwords, new_token
 from kiosk.errors import ExitCode
 from kiosk.settings import Settings
 from web.app import create_app
+from servers import loopback_settings, running
 from web.keys import STORAGE_KEY
 from web.staff import require_login, requires
 
@@ -49,21 +50,15 @@ CSRF_FIELD = re.compile(r'name="csrf_token" value="([A-Za-z0-9_-]{43})"')
 SETUP_LINK = re.compile(r"/setup\?token=([A-Za-z0-9_-]{43})")
 
 
+# Cheap hashes keep the many sign-ins here fast; the console script uses the defaults,
+# so its users are rehashed at their first sign-in.
+CHEAP_HASHES = {"ARTBOOTH_PASSWORD_HASH_MEMORY_MIB": "8", "ARTBOOTH_PASSWORD_HASH_TIME_COST": "1"}
+
+
 @pytest.fixture(scope="module")
 def staff_settings(tmp_path_factory, models_dir) -> Settings:
-    port = unused_port()
-    return Settings.load(
-        environ={
-            "ARTBOOTH_DATA_DIR": str(tmp_path_factory.mktemp("staff")),
-            "ARTBOOTH_MODELS_DIR": str(models_dir),
-            "ARTBOOTH_PORT": str(port),
-            "ARTBOOTH_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            # Cheap hashes keep the many sign-ins here fast; the console script uses the defaults,
-            # so its users are rehashed at their first sign-in.
-            "ARTBOOTH_PASSWORD_HASH_MEMORY_MIB": "8",
-            "ARTBOOTH_PASSWORD_HASH_TIME_COST": "1",
-            "ARTBOOTH_LOGIN_MAX_FAILURES_PER_IP": "12",
-        }
+    return loopback_settings(
+        tmp_path_factory.mktemp("staff"), models_dir, **CHEAP_HASHES, ARTBOOTH_LOGIN_MAX_FAILURES_PER_IP="12"
     )
 
 
@@ -83,19 +78,15 @@ async def server(staff_settings):
     # Stand-ins for the admin-only pages and state-changing API calls still to come.
     app.router.add_get("/staff/test/admin-only", admin_only)
     app.router.add_post("/api/v1/test/echo", api_echo)
-    test_server = TestServer(app, host="127.0.0.1", port=staff_settings.port)
-    await test_server.start_server()
-    sessions = app[STORAGE_KEY].sessions
-    passwords = Passwords.from_settings(staff_settings)
-    now = datetime.now(timezone.utc)
-    for (name, password), role in ((ADA, StaffRole.ADMIN), (OTTO, StaffRole.OPERATOR)):
-        await staff.create_user(
-            sessions, username=name, password_hash=passwords.hash(password), role=role, actor="test", now=now
-        )
-    try:
+    async with running(staff_settings, app) as test_server:
+        sessions = app[STORAGE_KEY].sessions
+        passwords = Passwords.from_settings(staff_settings)
+        now = datetime.now(timezone.utc)
+        for (name, password), role in ((ADA, StaffRole.ADMIN), (OTTO, StaffRole.OPERATOR)):
+            await staff.create_user(
+                sessions, username=name, password_hash=passwords.hash(password), role=role, actor="test", now=now
+            )
         yield test_server
-    finally:
-        await test_server.close()
 
 
 @pytest_asyncio.fixture(autouse=True, loop_scope="module")
@@ -578,24 +569,14 @@ class Collected(logging.Handler):
 
 
 async def test_first_start_setup_link_creates_the_first_admin_once(tmp_path, models_dir, browsers):
-    port = unused_port()
-    settings = Settings.load(
-        environ={
-            "ARTBOOTH_DATA_DIR": str(tmp_path / "data"),
-            "ARTBOOTH_MODELS_DIR": str(models_dir),
-            "ARTBOOTH_PORT": str(port),
-            # Behind a TLS proxy: the cookies must be Secure even though the request reached us as http.
-            "ARTBOOTH_PUBLIC_URL": f"https://127.0.0.1:{port}",
-            "ARTBOOTH_PASSWORD_HASH_MEMORY_MIB": "8",
-            "ARTBOOTH_PASSWORD_HASH_TIME_COST": "1",
-        }
-    )
+    # Behind a TLS proxy: the cookies must be Secure even though the request reached us as http.
+    settings = loopback_settings(tmp_path / "data", models_dir, **CHEAP_HASHES)
+    settings = dataclasses.replace(settings, public_url=f"https://127.0.0.1:{settings.port}")
+    port = settings.port
     log = Collected()
     logging.getLogger("web.staff").addHandler(log)
     try:
-        server = TestServer(create_app(settings), host="127.0.0.1", port=port)
-        await server.start_server()
-        try:
+        async with running(settings) as server:
             [announcement] = [m for m in log.messages if "/setup?token=" in m]
             assert f"https://127.0.0.1:{port}/setup?token=" in announcement and "artbooth admin create-user" in announcement
             token = SETUP_LINK.search(announcement).group(1)
@@ -643,18 +624,12 @@ async def test_first_start_setup_link_creates_the_first_admin_once(tmp_path, mod
                 [created] = list(await db.scalars(select(AuditRow).where(AuditRow.action == "staff.create_user")))
             assert (created.actor, created.subject, created.detail) == ("setup", "curator", {"role": "admin"})
             assert any("first administrator 'curator' created" in m for m in log.messages)
-        finally:
-            await server.close()
 
         # A restart with a staff user logs no setup link and offers no setup page.
         log.messages.clear()
-        server = TestServer(create_app(settings), host="127.0.0.1", port=port)
-        await server.start_server()
-        try:
+        async with running(settings) as server:
             assert not any("/setup?token=" in m for m in log.messages)
             assert (await request(browser, server, "GET", f"/setup?token={token}")).status == 404
             assert "No staff account exists yet" not in (await request(browser, server, "GET", "/staff/login")).text
-        finally:
-            await server.close()
     finally:
         logging.getLogger("web.staff").removeHandler(log)

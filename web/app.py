@@ -124,8 +124,9 @@ async def thumbnail(request: web.Request) -> web.Response:
     # Keyed by the row's update time: a changed image or re-import gets a new thumbnail.
     cache_key = (record.spec.id, record.updated_at)
     if cache_key not in cache:
-        path = await asyncio.to_thread(catalogue.image_path, record)
-        cache[cache_key] = await asyncio.get_running_loop().run_in_executor(None, _make_thumbnail, path, request.app[SETTINGS_KEY])
+        settings = request.app[SETTINGS_KEY]
+        # Finding (or painting) the image and shrinking it: one trip off the event loop.
+        cache[cache_key] = await asyncio.to_thread(lambda: _make_thumbnail(catalogue.image_path(record), settings))
     return web.Response(body=cache[cache_key], content_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
 

@@ -26,19 +26,29 @@ def spec_json(spec: ArtworkSpec) -> dict[str, object]:
     }
 
 
-def _layout(title: str, body: str, *, brand_link: bool = True, body_class: str = "") -> str:
-    brand = '<a class="brand" href="/">ArtBooth</a>' if brand_link else '<span class="brand">ArtBooth</span>'
+def layout(
+    title: str,
+    body: str,
+    *,
+    header: str = '<a class="brand" href="/">ArtBooth</a>',
+    body_class: str = "",
+    site: str = "ArtBooth",
+    referrer: str = "no-referrer",
+    robots: str | None = None,
+) -> str:
+    """The page around ``body``; ``header`` is trusted HTML, everything else is escaped."""
+    robots_meta = f'<meta name="robots" content="{escape(robots)}">\n' if robots else ""
     return f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>{escape(title)} · ArtBooth</title>
+<meta name="referrer" content="{escape(referrer)}">
+{robots_meta}<title>{escape(title)} · {escape(site)}</title>
 <link rel="stylesheet" href="/static/style.css">
 </head>
-<body{f' class="{body_class}"' if body_class else ''}>
-<header>{brand}</header>
+<body{f' class="{escape(body_class)}"' if body_class else ''}>
+<header>{header}</header>
 <main>
 {body}
 </main>
@@ -82,7 +92,7 @@ def gallery(specs: list[ArtworkSpec], *, error: str | None = None) -> str:
 {cards}
 </section>
 {_compose_form(specs)}"""
-    return _layout("Artworks", body)
+    return layout("Artworks", body)
 
 
 def result(report: dict[str, object], jpeg: bytes, specs: list[ArtworkSpec], saved: SavedDownload) -> str:
@@ -102,7 +112,7 @@ def result(report: dict[str, object], jpeg: bytes, specs: list[ArtworkSpec], sav
 <p>{people} {'person' if people == 1 else 'people'} found, framed as <strong>{escape(str(report['framing']))}</strong>.</p>
 <details><summary>Timings</summary><table>{rows}</table></details>
 {_compose_form(specs, selected=str(report['artwork']))}"""
-    return _layout("Your photo", body)
+    return layout("Your photo", body)
 
 
 def _when(moment: datetime) -> str:
@@ -111,7 +121,7 @@ def _when(moment: datetime) -> str:
 
 def _visitor_layout(title: str, body: str) -> str:
     # The visitor reached us from a QR code: no way into the staff side from here.
-    return _layout(title, body, brand_link=False, body_class="visitor")
+    return layout(title, body, header='<span class="brand">ArtBooth</span>', body_class="visitor")
 
 
 def visitor_photo(token: str, spec: ArtworkSpec, expires_at: datetime) -> str:

@@ -178,15 +178,10 @@ class StaffAuth:
             usable = user is not None and not user.disabled and len(password) <= MAX_PASSWORD_LENGTH
             check = await self.passwords.verify_async(user.password_hash if usable else None, password[:MAX_PASSWORD_LENGTH])
             if check.ok:
-                token = new_token()
-                await staff.open_session(
-                    self.sessions,
-                    user=user,
-                    token_hash=token_digest(token),
-                    csrf_secret=new_token(),
-                    client_ip=client_ip,
-                    now=now,
-                    expires_at=self.session_policy.expiry(now, now),
+                token = await self._open_session(
+                    user,
+                    client_ip,
+                    now,
                     replacing_hash=token_digest(replacing) if looks_like_token(replacing) else None,
                     new_password_hash=check.rehashed,
                 )
@@ -217,6 +212,30 @@ class StaffAuth:
                 self.lockout.lockout // timedelta(minutes=1),
             )
         return LoginOutcome(LoginResult.FAILED)
+
+    async def _open_session(
+        self,
+        user: StaffUser,
+        client_ip: str,
+        now: datetime,
+        *,
+        replacing_hash: str | None = None,
+        new_password_hash: str | None = None,
+    ) -> str:
+        """Start a session for ``user``; returns its token, which only the cookie will hold."""
+        token = new_token()
+        await staff.open_session(
+            self.sessions,
+            user=user,
+            token_hash=token_digest(token),
+            csrf_secret=new_token(),
+            client_ip=client_ip,
+            now=now,
+            expires_at=self.session_policy.expiry(now, now),
+            replacing_hash=replacing_hash,
+            new_password_hash=new_password_hash,
+        )
+        return token
 
     async def identify(self, token: str) -> StaffIdentity | None:
         """The live session the cookie names, its sliding expiry moved on; None when there is none."""
@@ -275,16 +294,7 @@ class StaffAuth:
             self.setup.withdraw()
             if user is None:
                 return None
-            token = new_token()
-            await staff.open_session(
-                self.sessions,
-                user=user,
-                token_hash=token_digest(token),
-                csrf_secret=new_token(),
-                client_ip=client_ip,
-                now=now,
-                expires_at=self.session_policy.expiry(now, now),
-            )
+            token = await self._open_session(user, client_ip, now)
         log.warning("first administrator %r created with the setup link, from %s", username, client_ip)
         return user, token
 

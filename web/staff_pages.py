@@ -6,29 +6,21 @@ from __future__ import annotations
 from html import escape
 
 from kiosk.auth import MIN_PASSWORD_LENGTH, USERNAME_RULE
+from web.pages import layout
 
 CSRF_FIELD = "csrf_token"
 
 
 def _layout(title: str, body: str) -> str:
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="same-origin">
-<meta name="robots" content="noindex, nofollow">
-<title>{escape(title)} · ArtBooth staff</title>
-<link rel="stylesheet" href="/static/style.css">
-</head>
-<body class="staff">
-<header><a class="brand" href="/staff/">ArtBooth</a> <span class="area">staff</span></header>
-<main>
-{body}
-</main>
-</body>
-</html>
-"""
+    return layout(
+        title,
+        body,
+        header='<a class="brand" href="/staff/">ArtBooth</a> <span class="area">staff</span>',
+        body_class="staff",
+        site="ArtBooth staff",
+        referrer="same-origin",
+        robots="noindex, nofollow",
+    )
 
 
 def _alert(error: str | None) -> str:

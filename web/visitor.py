@@ -7,6 +7,7 @@ photo deleted) answer 410 with a page that says which; anything else answers 404
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime, timezone
 
@@ -118,7 +119,8 @@ async def _qr_code(request: web.Request, render, content_type: str) -> web.Strea
     if lookup.state is not LinkState.VALID:
         return _ended(lookup)
     url = request.app[STORAGE_KEY].download_url(request.match_info["token"])
-    return _private(web.Response(body=render(url), content_type=content_type))
+    # Encoding a QR code is a few milliseconds of CPU: not on the event loop.
+    return _private(web.Response(body=await asyncio.to_thread(render, url), content_type=content_type))
 
 
 async def confirm_delete_page(request: web.Request) -> web.StreamResponse:

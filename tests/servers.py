@@ -1,0 +1,39 @@
+"""The real service on loopback, as the web, kiosk, download and staff tests run it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer, unused_port
+
+from kiosk.settings import Settings
+from web.app import create_app
+
+
+def loopback_settings(data_dir: Path, models_dir: Path, **environ: str) -> Settings:
+    """Settings for a server on a free loopback port whose public URL is that address, as a
+    booth's LAN address would be; ``environ`` adds or overrides ARTBOOTH_* values."""
+    port = unused_port()
+    return Settings.load(
+        environ={
+            "ARTBOOTH_DATA_DIR": str(data_dir),
+            "ARTBOOTH_MODELS_DIR": str(models_dir),
+            "ARTBOOTH_PORT": str(port),
+            "ARTBOOTH_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            **environ,
+        }
+    )
+
+
+@asynccontextmanager
+async def running(settings: Settings, app: web.Application | None = None) -> AsyncIterator[TestServer]:
+    """The app (by default the service's own) serving on ``settings.port`` until the block ends."""
+    server = TestServer(app if app is not None else create_app(settings), host="127.0.0.1", port=settings.port)
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
