@@ -214,3 +214,35 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(255))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ApiTokenRow(Base):
+    """A bearer token for the REST API, created by staff in the dashboard."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # Only the SHA-256 of the token: a leaked database authenticates nobody.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token's first characters, shown in the dashboard so staff can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    # The scope names the token grants, e.g. ["compositions:write", "photos:read"].
+    scopes: Mapped[list[str]] = mapped_column(JsonDocument)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]
+
+
+class ServiceSettingRow(Base):
+    """A setting staff changed in the dashboard; it wins over the settings file and environment."""
+
+    __tablename__ = "service_settings"
+
+    # A field name of kiosk.settings.Settings.
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JsonDocument)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))

@@ -11,6 +11,33 @@ from web.pages import layout
 CSRF_FIELD = "csrf_token"
 
 
+# The dashboard's sections: (path, label, admin only).
+SECTIONS = (
+    ("/staff/", "Overview", False),
+    ("/staff/artworks", "Artworks", False),
+    ("/staff/photos", "Photos", False),
+    ("/staff/kiosks", "Kiosks", False),
+    ("/staff/settings", "Settings", True),
+    ("/staff/users", "Users", True),
+    ("/staff/tokens", "API tokens", True),
+    ("/staff/audit", "Audit log", True),
+)
+
+
+def dashboard_page(title: str, body: str, *, username: str, is_admin: bool, csrf_token: str, section: str) -> str:
+    """A signed-in staff page: the sections' navigation (``section`` is the current one's path) above ``body``."""
+    current = ' aria-current="page"'
+    links = "".join(
+        f'<a href="{path}"{current if path == section else ""}>{escape(label)}</a>'
+        for path, label, admin_only in SECTIONS
+        if is_admin or not admin_only
+    )
+    nav = f"""<nav class="sections" aria-label="Dashboard">{links}
+<form class="signout" method="post" action="/staff/logout">{_csrf(csrf_token)}
+<span class="username">{escape(username)}</span> <button type="submit">Sign out</button></form></nav>"""
+    return _layout(title, nav + body)
+
+
 def _layout(title: str, body: str) -> str:
     return layout(
         title,
