@@ -33,9 +33,9 @@ from kiosk.files import fsync_directory
 from kiosk.settings import Settings
 
 if TYPE_CHECKING:
-    import cv2
     import onnxruntime
     import torch
+    from ai_edge_litert.interpreter import Interpreter
 
     from pipeline.faces import MtcnnFaceDetector
 
@@ -461,11 +461,17 @@ class ModelStore:
     def u2netp_session(self) -> onnxruntime.InferenceSession:
         return self._onnx_session("u2netp.onnx")
 
-    def selfie_net(self, landscape: bool = False) -> cv2.dnn.Net:
-        import cv2
+    def selfie_interpreter(self, landscape: bool = False) -> Interpreter:
+        """A LiteRT interpreter of the selfie segmentation model, tensors allocated; one per
+        concurrent user (it keeps its input and activations between set_tensor and invoke)."""
+        from ai_edge_litert.interpreter import Interpreter
 
         name = "selfie_segmentation_landscape.tflite" if landscape else "selfie_segmentation.tflite"
-        return cv2.dnn.readNetFromTFLite(str(self.verified_path(name)))
+        interpreter = Interpreter(
+            model_path=str(self.verified_path(name)), num_threads=self._settings.preview_segmentation_threads
+        )
+        interpreter.allocate_tensors()
+        return interpreter
 
     def mtcnn_states(self) -> tuple[StateDict, StateDict, StateDict]:
         """The P-, R- and O-Net state dicts of facenet-pytorch's MTCNN."""

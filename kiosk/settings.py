@@ -103,6 +103,10 @@ class Settings:
 
     # Live preview (streaming/preview.py explains the smoothing). Faces are re-detected this often.
     preview_face_interval_s: float = 0.5
+    # The live preview finds faces and the matte on the camera frame shrunk by a whole factor to
+    # at most this long side (640x480 -> 320x240): a quarter of the pixels to segment, smooth and
+    # place, and the subject is shrunk into its box in the artwork anyway.
+    preview_matte_long_side: int = 320
     # Share of the new alpha a pixel takes where the camera image did not change: lower is steadier.
     preview_alpha_still_weight: float = 0.35
     # Grey-level change at which a pixel counts as moving and takes the new alpha at once.
@@ -113,6 +117,9 @@ class Settings:
     # models load). More than 1 lets MTCNN's spinning OpenMP threads fight OpenCV and the video
     # codecs for the cores: 200-1300 ms per detection on 2 busy cores, against 30-80 ms with 1.
     preview_torch_threads: int = 1
+    # Threads of each live-preview selfie segmentation (LiteRT). One: connections rendering side
+    # by side are the parallelism, and a second thread costs more CPU than it saves time.
+    preview_segmentation_threads: int = 1
 
     # Staff sign-in. A session ends after this long without a request, and this long after sign-in
     # at the latest, however active.
@@ -213,6 +220,8 @@ class Settings:
             raise SettingsError("download_count_flush_seconds must be positive")
         if self.retention_interval_minutes < 1:
             raise SettingsError("retention_interval_minutes must be at least 1")
+        if self.preview_matte_long_side < 64:
+            raise SettingsError("preview_matte_long_side must be at least 64")
         if self.preview_face_interval_s <= 0:
             raise SettingsError("preview_face_interval_s must be positive")
         if not 0.0 < self.preview_alpha_still_weight <= 1.0:
@@ -223,6 +232,8 @@ class Settings:
             raise SettingsError("preview_stats_window must be at least 2")
         if self.preview_torch_threads < 1:
             raise SettingsError("preview_torch_threads must be at least 1")
+        if self.preview_segmentation_threads < 1:
+            raise SettingsError("preview_segmentation_threads must be at least 1")
         for name in (
             "staff_session_idle_minutes",
             "staff_session_hours",

@@ -43,22 +43,37 @@ class ModnetSegmenter:
 
 
 class SelfieSegmenter:
-    """MediaPipe selfie segmentation (OpenCV's TFLite reader), for the live preview.
+    """MediaPipe selfie segmentation, for the live preview.
 
-    The general model takes 256x256, the landscape one 256x144; both take RGB in [0, 1].
+    ``interpreter`` is a LiteRT (TensorFlow Lite) interpreter of the general model (256x256
+    input) or the landscape one (256x144) with its tensors allocated; both take RGB in [0, 1].
+    LiteRT's XNNPACK kernels run the landscape model in about 2.6 ms on one core, where
+    OpenCV's TFLite reader takes 17 ms for the same output (within 2.5e-4).
     """
 
-    def __init__(self, net, *, landscape: bool = False, refine_radius: int = 4, refine_subsample: int = 2) -> None:
-        self._net = net
-        self._input_size = (256, 144) if landscape else (256, 256)
+    def __init__(self, interpreter, *, refine_radius: int = 4, refine_subsample: int = 1) -> None:
+        self._interpreter = interpreter
+        (input_details,) = interpreter.get_input_details()
+        (output_details,) = interpreter.get_output_details()
+        _, height, width, _ = input_details["shape"]
+        self._input_size = (int(width), int(height))
+        self._input_index = input_details["index"]
+        self._output_index = output_details["index"]
         self._refine_radius = refine_radius
         self._refine_subsample = refine_subsample
 
+    @property
+    def landscape(self) -> bool:
+        return self._input_size[0] > self._input_size[1]
+
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        small = cv2.resize(image, self._input_size, interpolation=cv2.INTER_AREA)
-        blob = (small.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
-        self._net.setInput(blob)
-        coarse = self._net.forward()[0, 0]
+        # Bilinear is alias-free enough down to half size and several times faster than area averaging there.
+        shrink = self._input_size[0] / image.shape[1]
+        interpolation = cv2.INTER_LINEAR if shrink >= 0.5 else cv2.INTER_AREA
+        small = cv2.resize(image, self._input_size, interpolation=interpolation)
+        self._interpreter.set_tensor(self._input_index, (small.astype(np.float32) / 255.0)[None])
+        self._interpreter.invoke()
+        coarse = self._interpreter.get_tensor(self._output_index)[0, :, :, 0]
         return refine_alpha(image, coarse, radius=self._refine_radius, subsample=self._refine_subsample)
 
 

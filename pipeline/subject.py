@@ -43,7 +43,7 @@ _SOLID = 0.5
 def find_subject(alpha: np.ndarray, faces: list[Face]) -> Subject:
     height, width = alpha.shape
     solid = (alpha > _SOLID).astype(np.uint8)
-    _, labels = cv2.connectedComponents(solid, connectivity=8)
+    count, labels = cv2.connectedComponents(solid, connectivity=8)
 
     kept_faces: list[Face] = []
     kept_labels: set[int] = set()
@@ -55,7 +55,9 @@ def find_subject(alpha: np.ndarray, faces: list[Face]) -> Subject:
     if not kept_faces:
         raise NoPersonError()
 
-    kept = np.isin(labels, sorted(kept_labels)).astype(np.uint8)
+    is_kept = np.zeros(count, np.uint8)
+    is_kept[sorted(kept_labels)] = 1
+    kept = is_kept[labels]
     # The soft edge (alpha below 0.5) around a kept part belongs to it too.
     grow = max(3, round(0.01 * max(height, width)))
     kept = cv2.dilate(kept, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))

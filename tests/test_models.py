@@ -409,11 +409,14 @@ def test_real_models_verify_and_load(models_dir: Path) -> None:
     outputs = u2netp.run(None, {u2netp.get_inputs()[0].name: np.zeros((1, 3, 320, 320), np.float32)})
     assert len(outputs) == 7 and outputs[0].shape == (1, 1, 320, 320)
 
-    for landscape, shape in ((False, (1, 3, 256, 256)), (True, (1, 3, 144, 256))):
-        net = store.selfie_net(landscape=landscape)
-        net.setInput(np.zeros(shape, np.float32))
-        mask = net.forward()
-        assert mask.shape == (1, 1, *shape[2:])
+    for landscape, shape in ((False, (1, 256, 256, 3)), (True, (1, 144, 256, 3))):
+        interpreter = store.selfie_interpreter(landscape=landscape)
+        (input_details,), (output_details,) = interpreter.get_input_details(), interpreter.get_output_details()
+        assert tuple(input_details["shape"]) == shape
+        interpreter.set_tensor(input_details["index"], np.zeros(shape, np.float32))
+        interpreter.invoke()
+        mask = interpreter.get_tensor(output_details["index"])
+        assert mask.shape == (*shape[:3], 1)
         assert np.all((mask >= 0) & (mask <= 1))
 
     pnet, rnet, onet = store.mtcnn_states()

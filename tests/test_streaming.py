@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import dataclasses
 import gc
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -68,7 +69,7 @@ def person(session_settings, astronaut) -> np.ndarray:
     The room is one flat colour, so this patch is the visitor wherever she stands in it.
     """
     photo = cv2.resize(astronaut, (400, 400), interpolation=cv2.INTER_AREA).astype(np.float32)
-    alpha = SelfieSegmenter(ModelStore(session_settings).selfie_net())(photo.astype(np.uint8))[:, :, None]
+    alpha = SelfieSegmenter(ModelStore(session_settings).selfie_interpreter())(photo.astype(np.uint8))[:, :, None]
     return np.rint(ROOM + alpha * (photo - ROOM)).astype(np.uint8)
 
 
@@ -406,10 +407,11 @@ def test_renderer_switches_artwork_on_the_next_frame_and_maps_faces_to_a_new_fra
 ):
     store = ModelStore(session_settings)
     renderer = PreviewRenderer(
-        session_settings,
+        # Faces and matte on the whole camera frame, so the halved frame below is another size to them.
+        dataclasses.replace(session_settings, preview_matte_long_side=640),
         artwork,
-        portrait_segmenter=SelfieSegmenter(store.selfie_net()),
-        landscape_segmenter=SelfieSegmenter(store.selfie_net(landscape=True), landscape=True),
+        portrait_segmenter=SelfieSegmenter(store.selfie_interpreter()),
+        landscape_segmenter=SelfieSegmenter(store.selfie_interpreter(landscape=True)),
         face_detector=MtcnnFaceDetector(*store.mtcnn_states()),
         clock=lambda: 0.0,  # time stands still: faces are detected once, on the first frame
     )
