@@ -190,7 +190,7 @@ def check_code(settings: Settings, out_dir: Path | None) -> None:
     """Offline: does the number survive the preview's rendering (and a lossy round trip)?"""
     from kiosk.artworks import ArtworkLibrary, load_artwork
     from kiosk.demo_gallery import DEMO_ARTWORKS
-    from streaming.preview import PreviewModels
+    from streaming.preview import PreviewModels, render_offline
 
     frames = list(camera_frames())
     assert all(decode_panel(f) == i for i, f in enumerate(frames)), "the decoder misreads the camera frames"
@@ -203,7 +203,7 @@ def check_code(settings: Settings, out_dir: Path | None) -> None:
         for i, frame in enumerate(frames):
             # 4:2:0 and a mediocre JPEG stand in for the codecs on the way.
             yuv = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420), cv2.COLOR_YUV2RGB_I420)
-            preview = renderer.render(yuv)
+            preview = render_offline(renderer, yuv)
             _, jpeg = cv2.imencode(".jpg", preview[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 60])
             lossy = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[..., ::-1]
             read += decode_panel(lossy) == i

@@ -9,8 +9,9 @@ every step below four times cheaper; the result differs from full-resolution wor
 by LiteRT) -> temporal smoothing of the alpha -> the capture's own subject and placement
 rules (``find_subject``, ``plan_placement``, ``scaled_subject``, ``composite_layer``) into
 the artwork scaled to the preview's size. Faces come from the last MTCNN detection,
-refreshed every ``preview_face_interval_s``: people move little in half a second, and
-MTCNN costs about as much as the rest of the frame together.
+refreshed every ``preview_face_interval_s`` beside the rendering (``face_request`` /
+``detect_faces``): people move little in half a second, and MTCNN costs more than the rest
+of a frame together, so a frame that waited for it would stall the video.
 
 Temporal smoothing. A selfie network run on each frame on its own makes the edge flicker:
 the alpha of a still edge pixel jumps by 0.1-0.3 between frames. The preview keeps an
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -101,11 +103,26 @@ class AlphaSmoother:
         return smoothed
 
 
+@dataclass(frozen=True)
+class FaceSighting:
+    """One face detection: the faces, the size of the (matte-sized) frame they were found on, and when."""
+
+    faces: tuple[Face, ...]
+    frame_size: tuple[int, int]
+    at: float
+
+
 class PreviewRenderer:
     """Turns camera frames (RGB uint8, H x W x 3) into preview frames, one connection's state.
 
-    Not thread-safe for concurrent ``render`` calls (the track renders one frame at a time);
-    ``set_artwork`` may be called from any thread and applies from the next ``render``.
+    Face detection is kept out of ``render``, so no frame waits for MTCNN: after a render,
+    ``face_request`` hands out the frame to detect faces on when a detection is due, and
+    ``detect_faces`` (run by the caller, typically on another thread while the next frames
+    render) publishes the new faces, which frames rendered afterwards use.
+
+    Not thread-safe for concurrent ``render`` calls (the track renders one frame at a time).
+    ``set_artwork`` may be called from any thread and applies from the next ``render``;
+    ``detect_faces`` may run on another thread than ``render``.
     """
 
     def __init__(
@@ -131,12 +148,17 @@ class PreviewRenderer:
         self._artwork = artwork
         self._canvas: Artwork | None = None  # the artwork at the preview's size, reused while neither changes
         self._canvas_source: Artwork | None = None
-        self._faces: list[Face] = []
-        self._faces_frame_size: tuple[int, int] | None = None
-        self._faces_detected_at: float | None = None
-        # Whether the current faces have lain on a silhouette: only then does losing the
-        # silhouette mean the visitor moved away from them (a poster's face never lies on one).
-        self._faces_confirmed = False
+        # Replaced whole by detect_faces (one reference assignment: atomic for render's thread).
+        self._sighting: FaceSighting | None = None
+        self._faces: list[Face] = []  # the sighting's faces in the last rendered frame's pixels
+        self._last_matte_frame: np.ndarray | None = None
+        self._last_composite: np.ndarray | None = None
+        self._last_composite_at = 0.0
+        self._last_composite_canvas: Artwork | None = None
+        # Long enough to cover one late detection.
+        self._hold_s = 2 * settings.preview_face_interval_s
+        self._detection_in_flight = False
+        self._detection_wanted_now = False
         self.face_detections = 0
 
     @property
@@ -155,7 +177,8 @@ class PreviewRenderer:
             raise ValueError(f"expected an RGB uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
         canvas = self._canvas_for(self._artwork, frame)
         frame = self._matte_sized(frame)
-        fresh = self._update_faces(frame)
+        self._last_matte_frame = frame
+        self._faces = self._faces_in(frame)
         if not self._faces:
             # Nobody there: skip segmentation, and let the next visitor start a fresh average.
             self._smoother.reset()
@@ -164,15 +187,53 @@ class PreviewRenderer:
         segmenter = self._landscape_segmenter if width > height else self._portrait_segmenter
         alpha = self._smoother(frame, segmenter(frame))
         subject = self._subject(alpha)
-        if subject is None and not fresh and self._faces_confirmed:
-            self._detect_faces(frame)
-            subject = self._subject(alpha)
         if subject is None:
-            return canvas.image
-        self._faces_confirmed = True
+            return self._hold_or_bare(canvas)
         placement = plan_placement(subject, canvas)
         layer, layer_alpha = scaled_subject(frame, subject, placement)
-        return composite_layer(canvas.image, layer, layer_alpha, placement.rect)
+        self._last_composite = composite_layer(canvas.image, layer, layer_alpha, placement.rect)
+        self._last_composite_at = self._clock()
+        self._last_composite_canvas = canvas
+        return self._last_composite
+
+    def _hold_or_bare(self, canvas: Artwork) -> np.ndarray:
+        """The picture for a frame whose faces lie on no silhouette. Just after the visitor was
+        shown, they moved away from where their face was seen: look again at once, and hold the
+        last picture until the new faces arrive rather than blink to the bare artwork. Otherwise
+        (a face on a poster, nobody for a while) the bare artwork, without extra detections."""
+        held = self._last_composite
+        if held is None or self._last_composite_canvas is not canvas or self._clock() - self._last_composite_at > self._hold_s:
+            return canvas.image
+        self._detection_wanted_now = True
+        return held
+
+    def face_request(self) -> np.ndarray | None:
+        """The last rendered frame (matte-sized, read-only) when a face detection is due and none
+        is running; the caller must then pass it to ``detect_faces``. None otherwise."""
+        frame = self._last_matte_frame
+        if frame is None or self._detection_in_flight:
+            return None
+        sighting = self._sighting
+        due = (
+            sighting is None
+            or self._detection_wanted_now
+            or self._clock() - sighting.at >= self._face_interval_s
+            or not _same_view(sighting.frame_size, (frame.shape[1], frame.shape[0]))
+        )
+        if not due:
+            return None
+        self._detection_in_flight = True
+        self._detection_wanted_now = False
+        return frame
+
+    def detect_faces(self, frame: np.ndarray) -> None:
+        """Detect the faces on a frame from ``face_request``; frames rendered afterwards use them."""
+        try:
+            faces = tuple(self._face_detector.detect(frame))
+            self._sighting = FaceSighting(faces, (frame.shape[1], frame.shape[0]), self._clock())
+            self.face_detections += 1
+        finally:
+            self._detection_in_flight = False
 
     def _matte_sized(self, frame: np.ndarray) -> np.ndarray:
         """The frame shrunk by a whole factor until its long side is at most ``preview_matte_long_side``."""
@@ -194,36 +255,40 @@ class PreviewRenderer:
             self._canvas, self._canvas_source = canvas, artwork
         return canvas
 
-    def _update_faces(self, frame: np.ndarray) -> bool:
-        """Bring the faces up to this frame; True when they were detected on it."""
-        height, width = frame.shape[:2]
-        previous_size = self._faces_frame_size
-        due = self._faces_detected_at is None or self._clock() - self._faces_detected_at >= self._face_interval_s
-        if not due and previous_size is not None and previous_size != (width, height):
-            old_width, old_height = previous_size
-            if abs((width / height) / (old_width / old_height) - 1.0) > _SAME_ASPECT_TOLERANCE:
-                due = True  # another view (rotated, cropped): the old faces say nothing about it
-            else:
-                self._faces = [_scaled_face(f, width / old_width, height / old_height) for f in self._faces]
-                self._faces_frame_size = (width, height)
-        if due:
-            self._detect_faces(frame)
-        return due
-
-    def _detect_faces(self, frame: np.ndarray) -> None:
-        self._faces = self._face_detector.detect(frame)
-        self._faces_frame_size = (frame.shape[1], frame.shape[0])
-        self._faces_detected_at = self._clock()
-        self._faces_confirmed = False
-        self.face_detections += 1
+    def _faces_in(self, frame: np.ndarray) -> list[Face]:
+        """The last sighting's faces in this frame's pixels: mapped when the browser sends the same
+        view at another size; none when the view changed (rotated, cropped) until faces are found on it."""
+        sighting = self._sighting
+        if sighting is None:
+            return []
+        width, height = frame.shape[1], frame.shape[0]
+        old_width, old_height = sighting.frame_size
+        if (width, height) == (old_width, old_height):
+            return list(sighting.faces)
+        if not _same_view(sighting.frame_size, (width, height)):
+            return []
+        return [_scaled_face(f, width / old_width, height / old_height) for f in sighting.faces]
 
     def _subject(self, alpha: np.ndarray) -> Subject | None:
-        if not self._faces:
-            return None
         try:
             return find_subject(alpha, self._faces)
         except NoPersonError:
             return None
+
+
+def render_offline(renderer: PreviewRenderer, frame: np.ndarray) -> np.ndarray:
+    """Render ``frame`` and then run any due face detection on this thread, for callers without
+    a live track (benchmarks, tests): the frames after it use the faces, as on a booth."""
+    preview = renderer.render(frame)
+    face_frame = renderer.face_request()
+    if face_frame is not None:
+        renderer.detect_faces(face_frame)
+    return preview
+
+
+def _same_view(size: tuple[int, int], other: tuple[int, int]) -> bool:
+    """Whether two frame sizes show the same view, one scaled (the aspect ratios agree)."""
+    return abs((size[0] / size[1]) / (other[0] / other[1]) - 1.0) <= _SAME_ASPECT_TOLERANCE
 
 
 def _scaled_face(face: Face, scale_x: float, scale_y: float) -> Face:

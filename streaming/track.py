@@ -5,9 +5,13 @@ event loop and never falling behind the camera:
 
 * a reader task drains the incoming track as fast as frames arrive and keeps only the
   newest in a one-slot mailbox (each frame it overwrites is a drop);
-* a render task takes the newest frame and renders it in the executor passed in;
-* ``recv`` answers at the camera's pace, once per arriving camera frame and with that
-  frame's timestamp, handing out the latest rendered picture, repeated when rendering lags.
+* a render task takes the newest frame and renders it in the executor passed in, and starts
+  the renderer's face detections there too, beside the rendering, when they are due;
+* ``recv`` hands out each rendered picture as soon as it is ready, with its camera frame's
+  timestamp (so the receiver's jitter buffer sees the true capture times); when no picture
+  came for one and a half camera frame intervals while newer camera frames arrived, it
+  repeats the latest picture with the newest camera timestamp, so the video keeps the
+  camera's pace.
   Each answer is a new ``VideoFrame`` wrapping the rendered (read-only) array without a
   copy, so a repeat's timestamp never changes a frame handed out before.
 
@@ -18,6 +22,7 @@ reader that only reads as fast as it renders would let that queue (and the delay
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -68,7 +73,7 @@ class PreviewStats:
     frames_out: int  # frames handed to the sender, repeats included
     frames_repeated: int  # handed out again because rendering had not finished a newer one
     drops: int  # camera frames overwritten before rendering took them
-    render_errors: int
+    render_errors: int  # frames and face detections that failed
     fps_in: float
     fps_out: float
     processing_ms_p50: float  # decode to RGB + render, in the executor
@@ -98,10 +103,13 @@ class PreviewTrack(MediaStreamTrack):
         self._renderer = renderer
         self._executor = executor
         self._mailbox: NewestFrameMailbox[VideoFrame] = NewestFrameMailbox()
-        self._camera_arrived = asyncio.Event()
         self._newest_timestamp: tuple[int | None, object] = (None, None)  # pts, time_base
         self._preview: np.ndarray | None = None
+        self._preview_timestamp: tuple[int | None, object] = (None, None)  # its camera frame's
+        self._rendered = asyncio.Event()  # a picture recv() has not handed out yet
         self._last_sent: np.ndarray | None = None
+        self._last_sent_pts: int | None = None
+        self._face_detection: asyncio.Task | None = None
         self._camera_rgb: np.ndarray | None = None
         self._frames_in = self._frames_rendered = self._frames_out = self._frames_repeated = 0
         self._render_errors = 0
@@ -151,30 +159,52 @@ class PreviewTrack(MediaStreamTrack):
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            await self._camera_arrived.wait()
-            self._camera_arrived.clear()
-            # Before the first rendered frame there is nothing to show yet: wait for the next camera frame.
-            if self._preview is not None and self.readyState == "live":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rendered.wait(), self._repeat_after_s())
+            if self.readyState != "live":
+                raise MediaStreamError
+            if self._rendered.is_set():
+                self._rendered.clear()
+                preview, (pts, time_base) = self._preview, self._preview_timestamp
+                if self._is_newer(pts):
+                    break
+                # The picture lagged behind a repeat already sent with a newer camera timestamp: it
+                # goes out below with the newest camera timestamp, never back in time.
+            pts, time_base = self._newest_timestamp
+            if self._preview is not None and self._is_newer(pts):
+                # Newer camera frames wait while rendering lags: keep the pace with the latest picture.
+                preview = self._preview
                 break
-        preview = self._preview
         if preview is self._last_sent:
             self._frames_repeated += 1
         frame = VideoFrame.from_numpy_buffer(preview, format="rgb24")  # no copy: a few microseconds
-        frame.pts, frame.time_base = self._newest_timestamp
-        self._last_sent = preview
+        frame.pts, frame.time_base = pts, time_base
+        self._last_sent, self._last_sent_pts = preview, pts
         self._frames_out += 1
         self._out_times.append(time.monotonic())
         return frame
+
+    def _is_newer(self, pts: int | None) -> bool:
+        return pts is not None and (self._last_sent_pts is None or pts > self._last_sent_pts)
+
+    def _repeat_after_s(self) -> float:
+        """How long recv() waits for a new picture before repeating the last: one and a half
+        camera frame intervals (50 ms until the camera's rate is known)."""
+        rate = _rate(self._in_times)
+        return min(0.2, max(0.02, 1.5 / rate)) if rate > 0 else 0.05
 
     def stop(self) -> None:
         super().stop()
         for task in self._tasks:
             task.cancel()
-        self._camera_arrived.set()  # wakes a waiting recv() so it sees the track has ended
+        if self._face_detection is not None:
+            self._face_detection.cancel()
+        self._rendered.set()  # wakes a waiting recv() so it sees the track has ended
 
     async def wait_stopped(self) -> None:
-        """After ``stop``: wait until the reader and render tasks have ended."""
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """After ``stop``: wait until the reader, render and face detection tasks have ended."""
+        tasks = [*self._tasks, *([self._face_detection] if self._face_detection is not None else [])]
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _read_camera(self) -> None:
         try:
@@ -184,7 +214,6 @@ class PreviewTrack(MediaStreamTrack):
                 self._frames_in += 1
                 self._in_times.append(time.monotonic())
                 self._newest_timestamp = (frame.pts, frame.time_base)
-                self._camera_arrived.set()
         except MediaStreamError:
             # The camera track ended: so does the preview.
             self.stop()
@@ -205,8 +234,23 @@ class PreviewTrack(MediaStreamTrack):
                 continue
             self._camera_rgb = camera_rgb
             self._preview = preview
+            self._preview_timestamp = (camera_frame.pts, camera_frame.time_base)
+            self._rendered.set()
             self._frames_rendered += 1
             self._processing_ms.append(elapsed_ms)
+            face_frame = self._renderer.face_request()
+            if face_frame is not None:
+                self._face_detection = loop.create_task(
+                    self._detect_faces(face_frame), name=f"preview-faces-{self.id}"
+                )
+
+    async def _detect_faces(self, frame: np.ndarray) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._renderer.detect_faces, frame)
+        except Exception:
+            # The preview goes on with the faces it had; the next rendered frame asks again.
+            logger.exception("face detection for the preview failed")
+            self._render_errors += 1
 
     def _render(self, camera_frame: VideoFrame) -> tuple[np.ndarray, np.ndarray, float]:
         """Executor side: decode to RGB and render."""

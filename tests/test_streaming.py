@@ -25,7 +25,7 @@ from kiosk.models import ModelStore
 from pipeline.faces import MtcnnFaceDetector
 from pipeline.matting import SelfieSegmenter
 from pipeline.types import Artwork, ArtworkSpec, Framing, NormBox
-from streaming.preview import AlphaSmoother, PreviewModels, PreviewRenderer, preview_size
+from streaming.preview import AlphaSmoother, PreviewModels, PreviewRenderer, preview_size, render_offline
 from streaming.sessions import KioskPeers, OfferError
 from streaming.track import NewestFrameMailbox, PreviewTrack
 
@@ -416,19 +416,24 @@ def test_renderer_switches_artwork_on_the_next_frame_and_maps_faces_to_a_new_fra
         clock=lambda: 0.0,  # time stands still: faces are detected once, on the first frame
     )
     frame = camera_frame(person, 120)
-    assert_visitor_inside_the_artwork(renderer.render(frame))
+    first = render_offline(renderer, frame)
+    bx0, _, bx1, _ = BOX.to_pixels(*CAMERA_SIZE)
+    chest = patch_mean(first, (bx0 + bx1) // 2 - 15, CAMERA_SIZE[1] - 80, (bx0 + bx1) // 2 + 15, CAMERA_SIZE[1] - 50)
+    assert colour_distance(chest, PAINT) < 20, "no faces known yet: the bare artwork"
+    assert renderer.face_detections == 1  # found on the first frame, used from the second
+    assert_visitor_inside_the_artwork(render_offline(renderer, frame))
     faces = renderer.faces
     assert len(faces) == 1
 
     portrait = make_artwork(600, 800, np.array([30, 90, 200]), "test-blue-portrait")
     renderer.set_artwork(portrait)
-    preview = renderer.render(frame)
+    preview = render_offline(renderer, frame)
     assert preview.shape == (480, 360, 3)  # the 3:4 artwork fitted into the 4:3 camera frame
     assert colour_distance(patch_mean(preview, 5, 300, 60, 470), portrait.image[-1, 0]) < 5
 
     # The browser halves its sending size: the same view, so the faces are mapped, not re-detected.
     half = cv2.resize(frame, (320, 240), interpolation=cv2.INTER_AREA)
-    preview = renderer.render(half)
+    preview = render_offline(renderer, half)
     assert preview.shape == (240, 180, 3)
     assert renderer.face_detections == 1
     np.testing.assert_allclose(renderer.faces[0].box, np.array(faces[0].box) / 2, rtol=1e-6)
