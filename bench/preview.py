@@ -253,6 +253,9 @@ class PassThrough:
     def set_artwork(self, artwork) -> None:
         pass
 
+    def face_request(self) -> None:
+        return None  # no faces wanted: nothing runs beside the frames
+
 
 def serve(port: int, passthrough: bool) -> None:
     """The real app on loopback; with ``passthrough`` its previews are the camera frames themselves."""

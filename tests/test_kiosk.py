@@ -126,6 +126,36 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
     assert downloaded in [p.read_bytes() for p in booth_settings.resolved_photos_dir.rglob("*.jpg")]
 
 
+async def test_the_booth_reconnects_by_itself_when_its_connection_drops(server, http, camera_file):
+    from playwright.async_api import async_playwright
+
+    peers = server.app[BOOTHS_KEY].peers
+    async with async_playwright() as playwright:
+        browser = await _browser(playwright, *fake_camera_args(camera_file))
+        try:
+            page = await browser.new_page()
+            await page.goto(str(server.make_url("/kiosk/booth-2")))
+            await page.click("#attract")
+            await page.click('#carousel [data-artwork="demo-golden-meadow"]')
+            await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=30_000)
+            first_peer = await page.evaluate_handle("window.kioskPeer()")
+
+            # The server side of the connection goes away, as in a server restart or a network drop.
+            assert await peers.close("booth-2")
+            await page.wait_for_function(
+                "(old) => window.kioskPeer() !== old && document.body.dataset.connection === 'connected'",
+                arg=first_peer,
+                timeout=60_000,
+            )
+            await page.wait_for_function("document.getElementById('live').videoWidth > 0", timeout=30_000)
+            before = await page.evaluate(RECEIVED_VIDEO)
+            await page.wait_for_timeout(2000)
+            after = await page.evaluate(RECEIVED_VIDEO)
+        finally:
+            await browser.close()
+    assert after["frames"] - before["frames"] > 20, "the new connection brings the preview back"
+
+
 async def test_no_camera_shows_a_message_not_a_blank_page(server):
     from playwright.async_api import async_playwright
 
