@@ -20,18 +20,19 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.images import prepare_photo_files
 from db.models import ArtworkRow, AuditRow, DownloadLinkRow, KioskRow, PhotoRow, PhotoStatus
 from db.store import PhotoStore
+from kiosk.errors import ArtworkInUseError, ArtworkNotFoundError, InvalidEditError, KioskExistsError, KioskNotFoundError
 from pipeline.types import ArtworkSpec, Framing, NormBox, ReferenceMode
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,34 @@ class ArtworkSyncReport:
     made_unavailable: int
 
 
+# A kiosk's id: it appears in the booth's address (/kiosk/{id}).
+KIOSK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+# The artwork columns staff may change (update_artwork); the image only by replacing it.
+ARTWORK_EDITABLE = frozenset(
+    {"title", "artist", "year", "boxes", "reference_region", "reference_mode", "enabled", "sort_order"}
+)
+
+
+@dataclass(frozen=True)
+class KioskRecord:
+    id: str
+    name: str
+    location: str
+    # The artworks staff chose for this kiosk; empty: it offers every enabled artwork.
+    artwork_ids: tuple[str, ...]
+    last_seen: datetime | None
+
+    @classmethod
+    def from_row(cls, row: KioskRow) -> KioskRecord:
+        return cls(
+            id=row.id,
+            name=row.name,
+            location=row.location,
+            artwork_ids=tuple((row.settings or {}).get("artworks", ())),
+            last_seen=row.last_seen,
+        )
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
@@ -336,6 +365,108 @@ async def get_photo(session_factory: SessionFactory, photo_id: str) -> PhotoInfo
     async with session_factory() as session:
         row = await session.scalar(query)
     return PhotoInfo.from_row(row) if row is not None else None
+
+
+async def list_photos(
+    session_factory: SessionFactory,
+    *,
+    kiosk_id: str | None = None,
+    artwork_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[PhotoInfo], int]:
+    """Photos (not those being deleted), newest first: the page of ``limit`` from ``offset``, and how
+    many match in all. Filters: taken at the kiosk, of the artwork, at or after ``since``, before ``until``."""
+    if limit < 1 or offset < 0:
+        raise ValueError(f"limit must be at least 1 and offset at least 0, not {limit} and {offset}")
+    conditions = [PhotoRow.status == PhotoStatus.READY.value]
+    if kiosk_id is not None:
+        conditions.append(PhotoRow.kiosk_id == kiosk_id)
+    if artwork_id is not None:
+        conditions.append(PhotoRow.artwork_id == artwork_id)
+    if since is not None:
+        _require_aware(since)
+        conditions.append(PhotoRow.created_at >= since)
+    if until is not None:
+        _require_aware(until)
+        conditions.append(PhotoRow.created_at < until)
+    page = select(PhotoRow).where(*conditions).order_by(PhotoRow.created_at.desc(), PhotoRow.id).limit(limit).offset(offset)
+    async with session_factory() as session:
+        total = await session.scalar(select(func.count()).select_from(PhotoRow).where(*conditions))
+        rows = (await session.scalars(page)).all()
+    return [PhotoInfo.from_row(row) for row in rows], total
+
+
+async def replace_result(
+    session_factory: SessionFactory,
+    store: PhotoStore,
+    photo_id: str,
+    *,
+    result_jpeg: bytes,
+    report: Mapping[str, Any],
+    actor: str,
+    now: datetime,
+    max_pixels: int,
+) -> PhotoInfo | None:
+    """Give a photo a new result (staff re-ran it with other harmonization): its links, kiosk,
+    artwork, time and raw photo stay, so the visitor's QR code now downloads the new picture.
+    The new files are written, then the row points at them, then the old files are deleted.
+    None, and nothing changed, when the photo is gone or being deleted."""
+    _require_aware(now)
+    framing = Framing(report["framing"])
+    people = int(report["people"])
+    files = await asyncio.to_thread(prepare_photo_files, result_jpeg, None, max_pixels=max_pixels)
+    async with session_factory() as session:
+        row = await session.scalar(select(PhotoRow).where(PhotoRow.id == photo_id, PhotoRow.status == PhotoStatus.READY.value))
+    if row is None:
+        return None
+    old_keys = [row.result_key, row.thumbnail_key]
+    raw_size = len(await store.get(row.raw_key)) if row.raw_key is not None else 0
+    keys = await _put_files(store, [files.result, files.thumbnail])
+    replace = (
+        update(PhotoRow)
+        # Not if a delete claimed it, or another re-run replaced the result, since it was read.
+        .where(PhotoRow.id == photo_id, PhotoRow.status == PhotoStatus.READY.value, PhotoRow.result_key == row.result_key)
+        .values(
+            result_key=keys[0],
+            thumbnail_key=keys[1],
+            framing=framing.value,
+            people=people,
+            variant=report.get("variant"),
+            scores=report.get("scores"),
+            score=report.get("score"),
+            timings=dict(report.get("timings_ms") or {}),
+            size_bytes=len(files.result) + len(files.thumbnail) + raw_size,
+        )
+    )
+    try:
+        async with session_factory() as session, session.begin():
+            replaced = await _update_count(session, replace) == 1
+            if replaced:
+                variant = report.get("variant") or {}
+                detail = {"variant": variant.get("name"), "targets": variant.get("targets"), "score": report.get("score")}
+                _audit(session, at=now, actor=actor, action="photo.reharmonize", subject=photo_id, detail=detail)
+    except BaseException:
+        await _discard_replacement_unless_committed(session_factory, store, photo_id, keys)
+        raise
+    await _delete_files(store, old_keys if replaced else keys)
+    return await get_photo(session_factory, photo_id) if replaced else None
+
+
+async def _discard_replacement_unless_committed(
+    session_factory: SessionFactory, store: PhotoStore, photo_id: str, keys: list[str]
+) -> None:
+    # As _discard_files_unless_committed: a commit that failed on the way back may have happened.
+    try:
+        async with session_factory() as session:
+            committed = await session.scalar(select(PhotoRow.result_key).where(PhotoRow.id == photo_id)) == keys[0]
+    except Exception:
+        log.warning("cannot tell whether photo %s got its new result; the retention sweep will decide on its files", photo_id)
+        return
+    if not committed:
+        await _delete_files(store, keys)
 
 
 async def record_downloads(session_factory: SessionFactory, counts: Mapping[int, int]) -> None:
@@ -504,6 +635,7 @@ async def sync_artworks(
     image_keys: Mapping[str, str],
     *,
     now: datetime,
+    imported: Callable[[str], bool] = lambda image_key: True,
 ) -> ArtworkSyncReport:
     """Make the artworks table match the artworks found at start (folder and demos).
 
@@ -511,6 +643,12 @@ async def sync_artworks(
     their metadata, boxes and ``image_keys[id]`` updated; staff's ``enabled`` and ``sort_order``
     are kept. Artworks no longer found are marked unavailable rather than deleted, since photos
     refer to them; they become available again when they come back.
+
+    Only rows whose image key ``imported`` accepts (the library's keys) are the sync's. The others
+    are staff's: artworks uploaded in the dashboard, and folder or demo artworks staff have edited
+    there (the first edit moves the image into the photo store, see kiosk.catalogue). Sync never
+    changes or retires them, so a staff edit survives every restart; a folder file with the id
+    of such an artwork is ignored, with a warning.
     """
     _require_aware(now)
     ids = [spec.id for spec in specs]
@@ -520,21 +658,35 @@ async def sync_artworks(
     if missing:
         raise ValueError(f"no image key for artworks: {', '.join(missing)}")
     try:
-        return await _sync_artworks_once(session_factory, specs, image_keys, now)
+        return await _sync_artworks_once(session_factory, specs, image_keys, now, imported)
     except IntegrityError:
         # Another process (a second kiosk on the same PostgreSQL) added one of them meanwhile;
         # a second pass finds its rows and updates them instead.
-        return await _sync_artworks_once(session_factory, specs, image_keys, now)
+        return await _sync_artworks_once(session_factory, specs, image_keys, now, imported)
 
 
 async def _sync_artworks_once(
-    session_factory: SessionFactory, specs: Sequence[ArtworkSpec], image_keys: Mapping[str, str], now: datetime
+    session_factory: SessionFactory,
+    specs: Sequence[ArtworkSpec],
+    image_keys: Mapping[str, str],
+    now: datetime,
+    imported: Callable[[str], bool],
 ) -> ArtworkSyncReport:
     added = updated = made_unavailable = 0
     async with session_factory() as session, session.begin():
-        rows = {row.id: row for row in (await session.scalars(select(ArtworkRow))).all()}
-        next_order = max((row.sort_order for row in rows.values()), default=-1) + 1
+        every_row = (await session.scalars(select(ArtworkRow))).all()
+        next_order = max((row.sort_order for row in every_row), default=-1) + 1
+        staff_ids = {row.id for row in every_row if not imported(row.image_key)}
+        rows = {row.id: row for row in every_row if row.id not in staff_ids}
         for spec in specs:
+            if spec.id in staff_ids:
+                log.info(
+                    "artwork %r: %s is not imported over the artwork of that id staff uploaded or edited in the "
+                    "dashboard (rename the file to offer both)",
+                    spec.id,
+                    image_keys[spec.id],
+                )
+                continue
             values = _artwork_values(spec, image_keys[spec.id])
             row = rows.get(spec.id)
             if row is None:
@@ -589,17 +741,271 @@ async def get_artwork(session_factory: SessionFactory, artwork_id: str) -> Artwo
     return ArtworkRecord.from_row(row) if row is not None else None
 
 
+async def add_artwork(
+    session_factory: SessionFactory,
+    store: PhotoStore,
+    *,
+    image_jpeg: bytes,
+    slug: str,
+    title: str,
+    artist: str,
+    year: str,
+    boxes: Mapping[str, list[float]],
+    actor: str,
+    now: datetime,
+) -> ArtworkRecord:
+    """Store an uploaded artwork's image and add the artwork, enabled, after the others, under the
+    id ``slug`` or, when that is taken, ``slug-2``, ``slug-3``... The image is written before the
+    row is committed and deleted again when the commit fails."""
+    _require_aware(now)
+    key = await store.put(image_jpeg, suffix=".jpg")
+    try:
+        try:
+            return await _add_artwork_once(session_factory, key, slug, title, artist, year, boxes, actor, now)
+        except IntegrityError:
+            # Another upload took the same id between our look and our insert; the next free one.
+            return await _add_artwork_once(session_factory, key, slug, title, artist, year, boxes, actor, now)
+    except BaseException:
+        await _discard_image_unless_committed(session_factory, store, key)
+        raise
+
+
+async def _add_artwork_once(
+    session_factory: SessionFactory,
+    key: str,
+    slug: str,
+    title: str,
+    artist: str,
+    year: str,
+    boxes: Mapping[str, list[float]],
+    actor: str,
+    now: datetime,
+) -> ArtworkRecord:
+    async with session_factory() as session, session.begin():
+        # Slugs are lowercase letters, digits and dashes: nothing LIKE would read as a wildcard.
+        taken = set(await session.scalars(select(ArtworkRow.id).where(ArtworkRow.id.like(f"{slug}%"))))
+        artwork_id = next(c for c in (slug, *(f"{slug}-{n}" for n in range(2, len(taken) + 3))) if c not in taken)
+        last = await session.scalar(select(func.max(ArtworkRow.sort_order)))
+        row = ArtworkRow(
+            id=artwork_id,
+            title=title,
+            artist=artist,
+            year=year,
+            image_key=key,
+            boxes=dict(boxes),
+            reference_region=None,
+            reference_mode=ReferenceMode.ARTWORK.value,
+            enabled=True,
+            available=True,
+            sort_order=last + 1 if last is not None else 0,
+            demo=False,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        _audit(session, at=now, actor=actor, action="artwork.create", subject=artwork_id, detail={"title": title})
+    return ArtworkRecord.from_row(row)
+
+
+async def _discard_image_unless_committed(session_factory: SessionFactory, store: PhotoStore, key: str) -> None:
+    # As for photos: a commit that failed on the way back may have happened; ask before deleting.
+    try:
+        async with session_factory() as session:
+            committed = await session.scalar(select(ArtworkRow.id).where(ArtworkRow.image_key == key)) is not None
+    except Exception:
+        log.warning("cannot tell whether artwork image %s was saved; the retention sweep will decide", key)
+        return
+    if not committed:
+        await _delete_files(store, [key])
+
+
+async def update_artwork(
+    session_factory: SessionFactory,
+    store: PhotoStore,
+    artwork_id: str,
+    values: Mapping[str, Any],
+    *,
+    image_jpeg: bytes | None = None,
+    actor: str,
+    now: datetime,
+) -> ArtworkRecord:
+    """Set the artwork's columns in ``values`` (ARTWORK_EDITABLE, as the row stores them) and, with
+    ``image_jpeg``, store that as its image (how a folder or demo artwork becomes staff's, see
+    sync_artworks). The audit entry holds what changed; nothing changed, nothing is written."""
+    _require_aware(now)
+    unknown = sorted(set(values) - ARTWORK_EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable artwork columns: {', '.join(unknown)}")
+    key = await store.put(image_jpeg, suffix=".jpg") if image_jpeg is not None else None
+    try:
+        async with session_factory() as session, session.begin():
+            row = await session.get(ArtworkRow, artwork_id, with_for_update=True)
+            if row is None:
+                raise ArtworkNotFoundError(f"no artwork {artwork_id!r}")
+            changed = {name: value for name, value in values.items() if getattr(row, name) != value}
+            if key is not None:
+                changed["image_key"] = key
+            if changed:
+                for name, value in changed.items():
+                    setattr(row, name, value)
+                row.updated_at = now
+                _audit(session, at=now, actor=actor, action="artwork.update", subject=artwork_id, detail=changed)
+    except BaseException:
+        if key is not None:
+            await _discard_image_unless_committed(session_factory, store, key)
+        raise
+    return ArtworkRecord.from_row(row)
+
+
+async def delete_artwork(
+    session_factory: SessionFactory, store: PhotoStore, artwork_id: str, *, actor: str, now: datetime
+) -> None:
+    """Delete an artwork whose image is in ``store`` (uploaded or edited in the dashboard): its row,
+    then its image. ArtworkInUseError while photos refer to it: those keep its credit."""
+    _require_aware(now)
+    in_use = ArtworkInUseError(
+        f"artwork {artwork_id!r} cannot be deleted: photos were made with it and keep its credit. "
+        "Disable it instead; kiosks and the gallery then no longer offer it."
+    )
+    try:
+        async with session_factory() as session, session.begin():
+            row = await session.get(ArtworkRow, artwork_id, with_for_update=True)
+            if row is None:
+                raise ArtworkNotFoundError(f"no artwork {artwork_id!r}")
+            if await session.scalar(select(PhotoRow.id).where(PhotoRow.artwork_id == artwork_id).limit(1)):
+                raise in_use
+            key = row.image_key
+            await session.delete(row)
+            detail = {"title": row.title}
+            _audit(session, at=now, actor=actor, action="artwork.delete", subject=artwork_id, detail=detail)
+    except IntegrityError:
+        raise in_use from None  # a photo was made with it meanwhile (the foreign key restricts)
+    await _delete_files(store, [key])
+
+
+async def reorder_artworks(session_factory: SessionFactory, ids: Sequence[str], *, actor: str, now: datetime) -> None:
+    """Put the artworks ``ids`` first, in that order; the others follow in their present order."""
+    _require_aware(now)
+    twice = sorted({i for i in ids if list(ids).count(i) > 1})
+    if twice:
+        raise InvalidEditError(f"the new order names {', '.join(twice)} more than once")
+    async with session_factory() as session, session.begin():
+        in_order = await session.scalars(select(ArtworkRow).order_by(ArtworkRow.sort_order, ArtworkRow.id))
+        rows = {row.id: row for row in in_order}
+        unknown = [i for i in ids if i not in rows]
+        if unknown:
+            raise ArtworkNotFoundError(f"no artwork {', '.join(map(repr, unknown))}")
+        order = [*ids, *(i for i in rows if i not in set(ids))]
+        for position, artwork_id in enumerate(order):
+            rows[artwork_id].sort_order = position
+        _audit(session, at=now, actor=actor, action="artwork.reorder", subject="", detail={"order": order})
+
+
+async def list_kiosks(session_factory: SessionFactory) -> list[KioskRecord]:
+    async with session_factory() as session:
+        rows = await session.scalars(select(KioskRow).order_by(KioskRow.name, KioskRow.id))
+        return [KioskRecord.from_row(row) for row in rows]
+
+
+async def get_kiosk(session_factory: SessionFactory, kiosk_id: str) -> KioskRecord | None:
+    async with session_factory() as session:
+        row = await session.get(KioskRow, kiosk_id)
+    return KioskRecord.from_row(row) if row is not None else None
+
+
+async def register_kiosk(
+    session_factory: SessionFactory, kiosk_id: str, *, name: str, location: str, actor: str, now: datetime
+) -> KioskRecord:
+    """Add a kiosk before its booth first starts (a booth also registers itself, see touch_kiosk)."""
+    _require_aware(now)
+    if not isinstance(kiosk_id, str) or not KIOSK_ID.fullmatch(kiosk_id):
+        raise InvalidEditError(f"a kiosk id is 1-64 lowercase letters, digits and dashes, not {kiosk_id!r}")
+    row = KioskRow(
+        id=kiosk_id,
+        name=_kiosk_text(name, "name", 200) or kiosk_id,
+        location=_kiosk_text(location, "location", 300),
+        settings={},
+        last_seen=None,
+    )
+    exists = KioskExistsError(f"a kiosk {kiosk_id!r} is registered already; edit it instead")
+    try:
+        async with session_factory() as session, session.begin():
+            if await session.get(KioskRow, kiosk_id) is not None:
+                raise exists
+            session.add(row)
+            _audit(session, at=now, actor=actor, action="kiosk.register", subject=kiosk_id, detail={"name": row.name})
+    except IntegrityError:
+        raise exists from None
+    return KioskRecord.from_row(row)
+
+
+async def update_kiosk(
+    session_factory: SessionFactory,
+    kiosk_id: str,
+    *,
+    name: str | None = None,
+    location: str | None = None,
+    artwork_ids: Sequence[str] | None = None,
+    actor: str,
+    now: datetime,
+) -> KioskRecord:
+    """Change what is given: the name, the location, the artworks the kiosk offers (empty: all)."""
+    _require_aware(now)
+    changed: dict[str, Any] = {}
+    if name is not None:
+        changed["name"] = _kiosk_text(name, "name", 200)
+        if not changed["name"]:
+            raise InvalidEditError("give the kiosk a name, e.g. where it stands")
+    if location is not None:
+        changed["location"] = _kiosk_text(location, "location", 300)
+    async with session_factory() as session, session.begin():
+        row = await session.get(KioskRow, kiosk_id, with_for_update=True)
+        if row is None:
+            raise KioskNotFoundError(f"no kiosk {kiosk_id!r}; register it first")
+        if artwork_ids is not None:
+            chosen = list(dict.fromkeys(artwork_ids))
+            known = set(await session.scalars(select(ArtworkRow.id).where(ArtworkRow.id.in_(chosen))))
+            unknown = [i for i in chosen if i not in known]
+            if unknown:
+                raise InvalidEditError(f"no artwork {', '.join(map(repr, unknown))}; choose among the listed ones")
+            if chosen != list((row.settings or {}).get("artworks", [])):
+                changed["artworks"] = chosen
+        for column in ("name", "location"):
+            if column in changed and changed[column] == getattr(row, column):
+                del changed[column]
+        if changed:
+            if "name" in changed:
+                row.name = changed["name"]
+            if "location" in changed:
+                row.location = changed["location"]
+            if "artworks" in changed:
+                # A new dict: SQLAlchemy notices a replaced JSON value, not one changed in place.
+                row.settings = {**(row.settings or {}), "artworks": changed["artworks"]}
+            _audit(session, at=now, actor=actor, action="kiosk.update", subject=kiosk_id, detail=changed)
+    return KioskRecord.from_row(row)
+
+
+def _kiosk_text(value: object, field: str, limit: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidEditError(f"the kiosk's {field} must be text")
+    text = " ".join(value.split())
+    if len(text) > limit or not text.isprintable():
+        raise InvalidEditError(f"the kiosk's {field} must be at most {limit} printable characters")
+    return text
+
+
 async def touch_kiosk(
     session_factory: SessionFactory, kiosk_id: str, *, name: str, location: str, now: datetime
 ) -> None:
-    """Register the kiosk on first start and note it is alive; photos may then name it."""
+    """Register the kiosk on first start (as ``name`` at ``location``) and note it is alive; photos
+    may then name it. A known kiosk keeps the name and location staff gave it."""
     _require_aware(now)
     async with session_factory() as session, session.begin():
         kiosk = await session.get(KioskRow, kiosk_id)
         if kiosk is None:
             session.add(KioskRow(id=kiosk_id, name=name, location=location, settings={}, last_seen=now))
         else:
-            kiosk.name, kiosk.location, kiosk.last_seen = name, location, now
+            kiosk.last_seen = now
 
 
 def _audit(

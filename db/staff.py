@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LoginAttemptRow, StaffRole, StaffSessionRow, StaffUserRow
 from db.service import SessionFactory, _audit, _require_aware, _update_count
@@ -20,6 +21,12 @@ from kiosk.errors import ArtBoothError, ExitCode
 
 class UserExistsError(ArtBoothError):
     exit_code = ExitCode.USER_EXISTS
+
+
+class LastAdminError(ArtBoothError):
+    """Refused: the change would leave no active administrator, and nobody could manage staff any more."""
+
+    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)
@@ -255,3 +262,80 @@ async def end_session(session_factory: SessionFactory, session_id: int, *, actor
         if ended:
             _audit(session, at=now, actor=actor, action="staff.logout", subject=actor)
     return ended == 1
+
+
+# --- managing staff (the dashboard's Users section) -------------------------------------------------
+
+
+async def list_users(session_factory: SessionFactory) -> list[StaffUser]:
+    async with session_factory() as session:
+        rows = (await session.scalars(select(StaffUserRow).order_by(StaffUserRow.username))).all()
+    return [StaffUser.from_row(row) for row in rows]
+
+
+async def change_role(session_factory: SessionFactory, username: str, role: StaffRole, *, actor: str, now: datetime) -> bool:
+    """Give the user ``role``; False when there is no such user. LastAdminError when it would demote the last active admin."""
+    _require_aware(now)
+    async with session_factory() as session, session.begin():
+        user = await _user_row(session, username)
+        if user is None:
+            return False
+        if user.role == role.value:
+            return True
+        if role is not StaffRole.ADMIN:
+            await _keep_an_admin(session, user)
+        user.role = role.value
+        _audit(session, at=now, actor=actor, action="staff.change_role", subject=username, detail={"role": role.value})
+    return True
+
+
+async def set_disabled(session_factory: SessionFactory, username: str, disabled: bool, *, actor: str, now: datetime) -> bool:
+    """Disable the user (their sessions end) or enable them again; False when there is no such user.
+    LastAdminError when it would disable the last active admin."""
+    _require_aware(now)
+    async with session_factory() as session, session.begin():
+        user = await _user_row(session, username)
+        if user is None:
+            return False
+        if user.disabled == disabled:
+            return True
+        if disabled:
+            await _keep_an_admin(session, user)
+            await session.execute(delete(StaffSessionRow).where(StaffSessionRow.user_id == user.id))
+        user.disabled = disabled
+        _audit(session, at=now, actor=actor, action="staff.disable" if disabled else "staff.enable", subject=username)
+    return True
+
+
+async def set_password(session_factory: SessionFactory, username: str, password_hash: str, *, actor: str, now: datetime) -> bool:
+    """An administrator's reset of the user's password: their sessions end, so whoever held one must
+    sign in with the new password. False when there is no such user."""
+    _require_aware(now)
+    async with session_factory() as session, session.begin():
+        user = await _user_row(session, username)
+        if user is None:
+            return False
+        user.password_hash = password_hash
+        await session.execute(delete(StaffSessionRow).where(StaffSessionRow.user_id == user.id))
+        _audit(session, at=now, actor=actor, action="staff.reset_password", subject=username)
+    return True
+
+
+async def _user_row(session: AsyncSession, username: str) -> StaffUserRow | None:
+    return await session.scalar(select(StaffUserRow).where(StaffUserRow.username == username).with_for_update())
+
+
+async def _keep_an_admin(session: AsyncSession, user: StaffUserRow) -> None:
+    """LastAdminError unless an active admin other than ``user`` remains. The admins' rows are locked
+    (PostgreSQL; SQLite lets one writer in at a time), so two admins demoting each other at once
+    cannot both succeed."""
+    admins = await session.scalars(
+        select(StaffUserRow.id)
+        .where(StaffUserRow.role == StaffRole.ADMIN.value, StaffUserRow.disabled.is_(False))
+        .with_for_update()
+    )
+    if not [admin_id for admin_id in admins if admin_id != user.id]:
+        raise LastAdminError(
+            f"the last active administrator ({user.username}) cannot be demoted or disabled; "
+            "make another user an administrator first"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,6 +13,9 @@ from kiosk.catalogue import ArtworkCatalogue
 from kiosk.settings import Settings
 from pipeline.types import Artwork
 from streaming.sessions import KioskPeers
+
+# A booth counts as online when it checked in within this many heartbeats (one may be late or lost).
+ONLINE_HEARTBEATS = 3
 
 
 @dataclass
@@ -35,6 +39,16 @@ class Booths:
 
     def status(self, kiosk_id: str) -> KioskStatus:
         return self.statuses.setdefault(kiosk_id, KioskStatus())
+
+    def online(self, kiosk_id: str) -> bool:
+        """Whether the booth is live: its preview is connected here, or it checked in with this
+        server within ONLINE_HEARTBEATS heartbeats."""
+        if self.peers.stats(kiosk_id) is not None:
+            return True
+        status = self.statuses.get(kiosk_id)
+        if status is None or status.last_seen is None:
+            return False
+        return time.monotonic() - status.last_seen <= ONLINE_HEARTBEATS * self.settings.kiosk_heartbeat_seconds
 
     async def artwork(self, artwork_id: str) -> Artwork:
         """The offered artwork, decoded once per change (a painting decodes in tens of milliseconds)."""

@@ -1,22 +1,101 @@
-"""The artworks the service offers, as the database holds them.
+"""The artworks the service offers, as the database holds them, and staff's changes to them.
 
 Artworks that come with files (the artworks folder, the demos) are imported at start;
 staff's choices (enabled, order) live only in the database, so the database is where every
-lookup goes.
+lookup goes. Staff upload artworks too; their images go into the photo store.
+
+A staff edit of a folder or demo artwork's metadata (title, credit, boxes, reference) must
+survive the next start's import. The rule: the first such edit copies the artwork's image into
+the photo store, which makes the artwork staff's; the import only manages artworks whose image
+is still the library's (db.service.sync_artworks), so from then on the dashboard's version is
+the artwork and its folder files are ignored. Enabling, disabling and reordering need no copy:
+the import never changes those.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import enum
+import logging
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from db import service
 from db.service import ArtworkRecord, ArtworkSyncReport
-from kiosk.artworks import ArtworkLibrary, ArtworkSource
-from kiosk.errors import ArtworkNotFoundError
+from kiosk.artworks import DEMO_KEY_PREFIX, FOLDER_KEY_PREFIX, ArtworkLibrary, ArtworkSource
+from kiosk.errors import (
+    ArtworkImageError,
+    ArtworkInUseError,
+    ArtworkNotFoundError,
+    ExitCode,
+    InvalidEditError,
+    exit_code_for,
+)
 from kiosk.storage import Storage
-from pipeline.types import ArtworkSpec
+from pipeline.codec import decode_image, encode_image
+from pipeline.errors import ArtworkSpecError, PipelineError
+from pipeline.types import ArtworkSpec, Framing, NormBox, ReferenceMode
+
+log = logging.getLogger(__name__)
+
+# Artwork images are re-encoded from their pixels (no metadata survives) at a quality that keeps paint texture.
+ARTWORK_JPEG_QUALITY = 95
+# Where an uploaded artwork's visitor lands until staff draw its boxes: a figure in the lower middle.
+DEFAULT_BOXES = {
+    Framing.CLOSE_UP: NormBox(0.30, 0.30, 0.70, 1.0),
+    Framing.HALF_BODY: NormBox(0.25, 0.35, 0.75, 1.0),
+    Framing.FULL_BODY: NormBox(0.40, 0.30, 0.60, 0.95),
+}
+# The artworks table's column sizes.
+TEXT_LIMITS = {"title": 300, "artist": 300, "year": 64}
+_SLUG_LENGTH = 60
+# The columns whose edit makes a folder or demo artwork staff's (see the module's docstring).
+_METADATA = frozenset({"title", "artist", "year", "boxes", "reference_region", "reference_mode"})
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+KEEP = _Keep.KEEP  # ArtworkEdit.reference_region: leave it as it is (None removes it)
+
+
+@dataclasses.dataclass(frozen=True)
+class ArtworkEdit:
+    """A change staff make to an artwork; every field left at None (reference_region: KEEP) stays as it is.
+
+    ``boxes`` maps some or all framings ("close-up", "half-body", "full-body") to [x0, y0, x1, y1]
+    in normalised image coordinates. A reference region given without a ``reference_mode`` makes
+    the region the reference; removing the region while it is the reference falls back to the
+    complete artwork.
+    """
+
+    title: str | None = None
+    artist: str | None = None
+    year: str | None = None
+    boxes: Mapping[str, Sequence[float]] | None = None
+    reference_region: Sequence[float] | None | _Keep = KEEP
+    reference_mode: str | None = None
+    enabled: bool | None = None
+    sort_order: int | None = None
+
+
+def _library_key(image_key: str) -> bool:
+    """Whether the image is the library's (folder or demo) rather than in the photo store."""
+    return image_key.startswith((FOLDER_KEY_PREFIX, DEMO_KEY_PREFIX))
+
+
+def slug(title: str) -> str:
+    """An artwork id made from its title: lowercase ASCII letters, digits and dashes."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
+    made = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:_SLUG_LENGTH].strip("-")
+    return made or "artwork"
 
 
 class ArtworkCatalogue:
@@ -27,7 +106,9 @@ class ArtworkCatalogue:
     async def sync(self) -> ArtworkSyncReport:
         """Import the folder's artworks and the demos (demo images are painted on first use)."""
         specs, keys = await asyncio.to_thread(self._library_contents)
-        return await service.sync_artworks(self._storage.sessions, specs, keys, now=datetime.now(timezone.utc))
+        return await service.sync_artworks(
+            self._storage.sessions, specs, keys, now=datetime.now(timezone.utc), imported=_library_key
+        )
 
     def _library_contents(self) -> tuple[list[ArtworkSpec], dict[str, str]]:
         specs = self._library.specs()
@@ -58,3 +139,197 @@ class ArtworkCatalogue:
         if path is None:
             raise ArtworkNotFoundError(f"artwork {record.spec.id!r}: its image is in a store without local files")
         return path
+
+    async def offered_at(self, kiosk_id: str) -> list[ArtworkRecord]:
+        """What the kiosk offers: the artworks staff chose for it, or every offered one when they chose
+        none (or none of their choice is enabled any more: a booth never shows an empty carousel)."""
+        records = await self.records()
+        kiosk = await service.get_kiosk(self._storage.sessions, kiosk_id)
+        if kiosk is None or not kiosk.artwork_ids:
+            return records
+        chosen = set(kiosk.artwork_ids)
+        offered = [record for record in records if record.spec.id in chosen]
+        if not offered:
+            log.warning("kiosk %s: none of the artworks chosen for it is enabled; it offers all of them", kiosk_id)
+            return records
+        return offered
+
+    # --- staff's changes ------------------------------------------------------------------------
+
+    async def create(self, image_bytes: bytes, *, title: str, artist: str, year: str, actor: str) -> ArtworkRecord:
+        """Add an uploaded artwork, enabled, with default boxes; its id is made from the title.
+        ArtworkImageError for anything that is not an image within the limits; InvalidEditError
+        for bad metadata."""
+        texts = _texts({"title": title, "artist": artist, "year": year})
+        settings = self._storage.settings
+        if len(image_bytes) > settings.max_upload_bytes:
+            raise ArtworkImageError(
+                f"the image file is {len(image_bytes):,} bytes, over the limit of {settings.max_upload_bytes:,}",
+                ExitCode.IMAGE_TOO_LARGE,
+            )
+        image_jpeg = await asyncio.to_thread(self._reencoded, image_bytes)
+        return await service.add_artwork(
+            self._storage.sessions,
+            self._storage.store,
+            image_jpeg=image_jpeg,
+            slug=slug(texts["title"]),
+            boxes={framing.value: box.to_list() for framing, box in DEFAULT_BOXES.items()},
+            actor=actor,
+            now=datetime.now(timezone.utc),
+            **texts,
+        )
+
+    async def update(self, artwork_id: str, edit: ArtworkEdit, *, actor: str) -> ArtworkRecord:
+        """Apply ``edit``; InvalidEditError says what to fix. The first metadata edit of a folder or
+        demo artwork copies its image into the photo store (see the module's docstring)."""
+        record = await service.get_artwork(self._storage.sessions, artwork_id)
+        if record is None:
+            raise ArtworkNotFoundError(f"no artwork {artwork_id!r}")
+        current = _columns(record)
+        values = _edited_columns(current, edit)
+        image_jpeg = None
+        if _library_key(record.image_key) and any(values[name] != current[name] for name in _METADATA & set(values)):
+            image_jpeg = await asyncio.to_thread(lambda: self._reencoded(self.image_path(record).read_bytes()))
+        return await service.update_artwork(
+            self._storage.sessions,
+            self._storage.store,
+            artwork_id,
+            values,
+            image_jpeg=image_jpeg,
+            actor=actor,
+            now=datetime.now(timezone.utc),
+        )
+
+    async def draft_source(self, artwork_id: str, edit: ArtworkEdit) -> ArtworkSource:
+        """The artwork as ``edit`` would make it, unsaved: for trying boxes before saving them."""
+        record = await service.get_artwork(self._storage.sessions, artwork_id)
+        if record is None:
+            raise ArtworkNotFoundError(f"no artwork {artwork_id!r}")
+        current = _columns(record)
+        values = current | _edited_columns(current, edit)
+        region = values["reference_region"]
+        spec = dataclasses.replace(
+            record.spec,
+            title=values["title"],
+            artist=values["artist"],
+            year=values["year"],
+            boxes={Framing(name): NormBox.from_list(box) for name, box in values["boxes"].items()},
+            reference_region=NormBox.from_list(region) if region is not None else None,
+            reference_mode=ReferenceMode(values["reference_mode"]),
+        )
+        return await self.source_of(dataclasses.replace(record, spec=spec))
+
+    async def delete(self, artwork_id: str, *, actor: str) -> None:
+        """Delete an uploaded (or edited) artwork no photo was made with; ArtworkInUseError otherwise."""
+        record = await service.get_artwork(self._storage.sessions, artwork_id)
+        if record is None:
+            raise ArtworkNotFoundError(f"no artwork {artwork_id!r}")
+        if record.image_key.startswith(DEMO_KEY_PREFIX):
+            raise ArtworkInUseError(f"{record.spec.title!r} is a demo and comes back at every start; disable it instead")
+        if record.image_key.startswith(FOLDER_KEY_PREFIX):
+            raise ArtworkInUseError(
+                f"{record.spec.title!r} comes from the artworks folder and would come back at the next start; "
+                "disable it instead, or remove its files from the folder"
+            )
+        await service.delete_artwork(
+            self._storage.sessions, self._storage.store, artwork_id, actor=actor, now=datetime.now(timezone.utc)
+        )
+
+    async def reorder(self, ids: Sequence[str], *, actor: str) -> None:
+        """Offer the artworks ``ids`` first, in that order; the others follow as they were."""
+        await service.reorder_artworks(self._storage.sessions, list(ids), actor=actor, now=datetime.now(timezone.utc))
+
+    def _reencoded(self, data: bytes) -> bytes:
+        try:
+            image = decode_image(data, max_pixels=self._storage.settings.max_image_pixels)
+        except PipelineError as exc:
+            raise ArtworkImageError(f"the artwork image was refused: {exc}", exit_code_for(exc)) from None
+        return encode_image(image, ".jpg", jpeg_quality=ARTWORK_JPEG_QUALITY)
+
+
+def _columns(record: ArtworkRecord) -> dict[str, Any]:
+    """The record's editable values as the artworks table stores them."""
+    spec = record.spec
+    return {
+        "title": spec.title,
+        "artist": spec.artist,
+        "year": spec.year,
+        "boxes": {framing.value: box.to_list() for framing, box in spec.boxes.items()},
+        "reference_region": spec.reference_region.to_list() if spec.reference_region else None,
+        "reference_mode": spec.reference_mode.value,
+        "enabled": record.enabled,
+        "sort_order": record.sort_order,
+    }
+
+
+def _texts(given: Mapping[str, str | None]) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidEditError(f"the {name} must be text")
+        text = " ".join(value.split())
+        if len(text) > TEXT_LIMITS[name] or not text.isprintable():
+            raise InvalidEditError(f"the {name} must be at most {TEXT_LIMITS[name]} printable characters")
+        texts[name] = text
+    if texts.get("title") == "":
+        raise InvalidEditError("give the artwork a title")
+    if texts.get("artist") == "":
+        texts["artist"] = "Unknown artist"  # as for folder artworks without one
+    return texts
+
+
+def _box(values: object, what: str) -> list[float]:
+    if (
+        not isinstance(values, (list, tuple))
+        or len(values) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+    ):
+        raise InvalidEditError(f"the {what} must be four numbers [x0, y0, x1, y1], not {values!r}")
+    try:
+        box = NormBox(*(round(float(v), 4) for v in values))
+    except ArtworkSpecError:
+        raise InvalidEditError(
+            f"the {what} {list(values)} must lie inside the image (0 to 1) with a positive width and height"
+        ) from None
+    return box.to_list()
+
+
+def _edited_columns(current: Mapping[str, Any], edit: ArtworkEdit) -> dict[str, Any]:
+    """The columns ``edit`` sets, validated, consistent with what it leaves as it is."""
+    values: dict[str, Any] = dict(_texts({"title": edit.title, "artist": edit.artist, "year": edit.year}))
+    if edit.boxes is not None:
+        framings = {f.value for f in Framing}
+        unknown = sorted(set(edit.boxes) - framings)
+        if unknown:
+            raise InvalidEditError(
+                f"unknown framing {', '.join(map(repr, unknown))}: the framings are {', '.join(f.value for f in Framing)}"
+            )
+        values["boxes"] = {**current["boxes"], **{name: _box(box, f"{name} box") for name, box in edit.boxes.items()}}
+    if edit.reference_region is not KEEP:
+        region = edit.reference_region
+        values["reference_region"] = _box(region, "reference region") if region is not None else None
+    if edit.reference_mode is not None:
+        if edit.reference_mode not in {m.value for m in ReferenceMode}:
+            raise InvalidEditError(
+                f"the reference must be one of {', '.join(m.value for m in ReferenceMode)}, not {edit.reference_mode!r}"
+            )
+        values["reference_mode"] = edit.reference_mode
+    region = values.get("reference_region", current["reference_region"])
+    if "reference_mode" not in values and "reference_region" in values:
+        if region is not None:
+            values["reference_mode"] = ReferenceMode.REGION.value
+        elif current["reference_mode"] == ReferenceMode.REGION.value:
+            values["reference_mode"] = ReferenceMode.ARTWORK.value
+    if values.get("reference_mode", current["reference_mode"]) == ReferenceMode.REGION.value and region is None:
+        raise InvalidEditError("draw the reference region, or choose another reference (the artwork or a ring)")
+    if edit.enabled is not None:
+        if not isinstance(edit.enabled, bool):
+            raise InvalidEditError("enabled must be true or false")
+        values["enabled"] = edit.enabled
+    if edit.sort_order is not None:
+        if not isinstance(edit.sort_order, int) or isinstance(edit.sort_order, bool) or edit.sort_order < 0:
+            raise InvalidEditError("the position must be a whole number, 0 or more")
+        values["sort_order"] = edit.sort_order
+    return values

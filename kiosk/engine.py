@@ -5,6 +5,7 @@ The CLI runs one in-process; the web service runs one per worker process.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.resources
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from pipeline.types import Artwork, StageTimings
 
 LEARNED_TARGETS_FILE = "target_stats.npz"
 HARMONY_SCORE_FILE = "harmony_score.npz"
+# Harmonizers besides the settings' one each engine keeps (a few kilobytes of weights each).
+OTHER_HARMONIZERS_KEPT = 4
 
 
 def build_capture_segmenter(settings: Settings, store: ModelStore) -> Segmenter:
@@ -66,6 +69,26 @@ def build_compositor(settings: Settings, store: ModelStore | None = None) -> Com
         torch.set_num_threads(settings.torch_threads)
     harmonizer = load_harmonizer(settings) if settings.harmonize else None
     return Compositor(build_capture_segmenter(settings, store), store.face_detector(), harmonizer)
+
+
+@dataclass(frozen=True)
+class Harmonization:
+    """How a composition is harmonized: the harmonize settings in effect, or what staff chose to
+    re-run a photo with."""
+
+    enabled: bool
+    targets: str
+    strength: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Harmonization:
+        return cls(settings.harmonize, settings.harmonize_targets, settings.harmonize_strength)
+
+    def applied_to(self, settings: Settings) -> Settings:
+        """``settings`` with these harmonize values (checked as settings values are)."""
+        return dataclasses.replace(
+            settings, harmonize=self.enabled, harmonize_targets=self.targets, harmonize_strength=self.strength
+        )
 
 
 @dataclass(frozen=True)
@@ -106,24 +129,46 @@ class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._artworks: dict[tuple[Path, int, int], Artwork] = {}
+        # The models shared with other harmonizers: the defaults changed in the dashboard, or a re-run.
+        self._other_compositors: dict[Harmonization, Compositor] = {}
 
     @functools.cached_property
     def compositor(self) -> Compositor:
         # Loaded on first use, so a bad photo or artwork is refused before seconds of model loading.
         return build_compositor(self.settings)
 
-    def compose(self, photo_bytes: bytes, artwork: ArtworkSource, *, output_suffix: str = ".jpg") -> ComposeResult:
+    def compose(
+        self,
+        photo_bytes: bytes,
+        artwork: ArtworkSource,
+        *,
+        output_suffix: str = ".jpg",
+        harmonization: Harmonization | None = None,
+    ) -> ComposeResult:
+        """Compose with ``harmonization`` (by default as the engine's settings say)."""
         timings = StageTimings()
         with timings.measure("decode"):
             photo = decode_image(photo_bytes, max_pixels=self.settings.max_image_pixels)
         with timings.measure("artwork"):
             loaded = self._artwork(artwork)
         with timings.measure("models"):
-            compositor = self.compositor  # about 0 ms once loaded
+            compositor = self._compositor(harmonization)  # about 0 ms once loaded
         composition = compositor(photo, loaded, timings)
         with timings.measure("encode"):
             encoded = encode_image(composition.image, output_suffix)
         return ComposeResult(composition=composition, artwork=loaded, encoded=encoded)
+
+    def _compositor(self, harmonization: Harmonization | None) -> Compositor:
+        if harmonization is None or harmonization == Harmonization.from_settings(self.settings):
+            return self.compositor
+        compositor = self._other_compositors.get(harmonization)
+        if compositor is None:
+            settings = harmonization.applied_to(self.settings)
+            compositor = self.compositor.with_harmonizer(load_harmonizer(settings) if settings.harmonize else None)
+            if len(self._other_compositors) >= OTHER_HARMONIZERS_KEPT:
+                self._other_compositors.pop(next(iter(self._other_compositors)))
+            self._other_compositors[harmonization] = compositor
+        return compositor
 
     def _artwork(self, source: ArtworkSource) -> Artwork:
         # Decoding a large painting costs more than a capture's matting; a booth reuses a few artworks.

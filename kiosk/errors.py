@@ -45,6 +45,32 @@ class StorageFailedError(ArtBoothError):
     exit_code = ExitCode.STORAGE_FAILED
 
 
+class ArtworkImageError(ArtBoothError):
+    """An artwork image refused: empty, not an image, truncated or too large (``exit_code`` says which)."""
+
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class InvalidEditError(ArtBoothError):
+    """A staff change to an artwork or kiosk that cannot be made as given; the message says what to fix."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ArtworkInUseError(InvalidEditError):
+    """An artwork that cannot be deleted (photos refer to it, or its files bring it back); it can be disabled."""
+
+
+class KioskExistsError(InvalidEditError):
+    """A kiosk of that id is registered already."""
+
+
+class KioskNotFoundError(ArtBoothError):
+    exit_code = ExitCode.INPUT_NOT_FOUND
+
+
 class ModelMissingError(ArtBoothError):
     """A model file or model directory is absent or fails its check; the message says how to get it."""
 

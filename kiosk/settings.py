@@ -1,7 +1,9 @@
 """The one settings object of ArtBooth.
 
 Values come from, in rising priority: the defaults below, an optional TOML file
-(``ARTBOOTH_CONFIG`` or ``--config``), and ``ARTBOOTH_<FIELD>`` environment variables.
+(``ARTBOOTH_CONFIG`` or ``--config``), ``ARTBOOTH_<FIELD>`` environment variables, and, for
+the fields in DASHBOARD_FIELDS, what staff set in the dashboard (stored in the database and
+applied with Settings.with_overrides, at start and whenever staff change one).
 """
 
 from __future__ import annotations
@@ -25,6 +27,27 @@ CONFIG_ENV = ENV_PREFIX + "CONFIG"
 
 SEGMENTER_BACKENDS = ("modnet", "rmbg-1.4", "rmbg-2.0")
 HARMONIZE_TARGETS = ("learned", "fitted")
+
+# The settings staff may change in the dashboard while the service runs; they win over the file
+# and the environment. Everything else needs a restart (ports, folders, models, workers).
+DASHBOARD_FIELDS = (
+    "public_url",
+    "photo_retention_days",
+    "download_link_hours",
+    "keep_raw_photos",
+    "harmonize",
+    "harmonize_targets",
+    "harmonize_strength",
+    "privacy_notice",
+)
+
+# The privacy notice fills one card on the booth's screen.
+MAX_PRIVACY_NOTICE_CHARS = 2000
+
+# Where a value came from, as Settings.sources records it (absent: the default).
+SOURCE_FILE = "file"
+SOURCE_ENV = "env"
+SOURCE_DASHBOARD = "dashboard"
 
 
 def _default_data_dir() -> Path:
@@ -83,6 +106,9 @@ class Settings:
     download_link_hours: int = 72
     # Photos older than this are deleted with their files; 0 keeps them forever.
     photo_retention_days: int = 30
+    # What the booth tells visitors before their first photo; empty: a notice made from the
+    # retention, link and raw-photo settings (web.pages.privacy_notice).
+    privacy_notice: str = ""
     # How long an expired link is remembered, so its QR code gets "expired" rather than "not found".
     expired_link_grace_days: int = 30
     retention_interval_minutes: int = 60
@@ -136,6 +162,9 @@ class Settings:
     password_hash_memory_mib: int = 64
     password_hash_time_cost: int = 3
 
+    # Where each value that is not a default came from (SOURCE_FILE, SOURCE_ENV, SOURCE_DASHBOARD).
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
     @property
     def resolved_public_url(self) -> str:
         """The address download links and QR codes point to."""
@@ -170,14 +199,31 @@ class Settings:
     ) -> Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
+        sources: dict[str, str] = {}
         config_path = config_file or environ.get(CONFIG_ENV)
         if config_path:
             values.update(_read_config_file(Path(config_path)))
-        for f in dataclasses.fields(cls):
-            raw = environ.get(ENV_PREFIX + f.name.upper())
+            sources.update(dict.fromkeys(values, SOURCE_FILE))
+        for name in _loadable_fields(cls):
+            raw = environ.get(ENV_PREFIX + name.upper())
             if raw is not None:
-                values[f.name] = raw
-        return cls(**{name: _coerce(cls, name, value) for name, value in values.items()})
+                values[name] = raw
+                sources[name] = SOURCE_ENV
+        return cls(**{name: _coerce(cls, name, value) for name, value in values.items()}, sources=sources)
+
+    def with_overrides(self, values: Mapping[str, object]) -> Settings:
+        """These settings with staff's dashboard values on top (DASHBOARD_FIELDS only), coerced
+        and checked as environment values are; SettingsError says what is wrong."""
+        unknown = sorted(set(values) - set(DASHBOARD_FIELDS))
+        if unknown:
+            raise SettingsError(f"these settings cannot be changed in the dashboard: {', '.join(unknown)}")
+        coerced = {name: _coerce(type(self), name, value) for name, value in values.items()}
+        sources = dict(self.sources) | dict.fromkeys(coerced, SOURCE_DASHBOARD)
+        return dataclasses.replace(self, **coerced, sources=sources)
+
+    def source(self, name: str) -> str:
+        """Where the value of ``name`` came from: "default", SOURCE_FILE, SOURCE_ENV or SOURCE_DASHBOARD."""
+        return self.sources.get(name, "default")
 
     def __post_init__(self) -> None:
         if self.segmenter not in SEGMENTER_BACKENDS:
@@ -213,6 +259,8 @@ class Settings:
                 )
         if self.download_link_hours < 1:
             raise SettingsError("download_link_hours must be at least 1")
+        if len(self.privacy_notice) > MAX_PRIVACY_NOTICE_CHARS:
+            raise SettingsError(f"privacy_notice must be at most {MAX_PRIVACY_NOTICE_CHARS} characters")
         for name in ("photo_retention_days", "expired_link_grace_days"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must be 0 or more")
@@ -251,15 +299,20 @@ class Settings:
     def describe(self) -> dict[str, object]:
         """Settings as plain JSON-friendly values, for `artbooth settings` and logs; passwords masked."""
         values = {
-            f.name: (str(v) if isinstance(v, Path) else v)
-            for f in dataclasses.fields(self)
-            for v in [getattr(self, f.name)]
+            name: (str(v) if isinstance(v, Path) else v)
+            for name in _loadable_fields(type(self))
+            for v in [getattr(self, name)]
         }
         if self.database_url:
             from db.engine import masked_url  # db imports settings; only this method needs db
 
             values["database_url"] = masked_url(self.database_url)
         return values
+
+
+def _loadable_fields(cls: type[Settings]) -> list[str]:
+    """The fields a file, the environment or the dashboard can set (not the record of sources)."""
+    return [f.name for f in dataclasses.fields(cls) if f.name != "sources"]
 
 
 def _lan_address() -> str | None:
@@ -286,7 +339,7 @@ def _read_config_file(path: Path) -> dict[str, object]:
         raise SettingsError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
-    known = {f.name for f in dataclasses.fields(Settings)}
+    known = set(_loadable_fields(Settings))
     unknown = sorted(set(data) - known)
     if unknown:
         raise SettingsError(f"config file {path} has unknown settings: {', '.join(unknown)}")

@@ -10,18 +10,19 @@ import collections
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db import service
+from db import overrides, service
 from db.engine import create_engine, create_session_factory, database_url, unavailable
 from db.migrate import upgrade
 from db.service import RetentionReport, SessionFactory
 from db.store import LocalPhotoStore, PhotoStore
 from kiosk.errors import StorageFailedError
-from kiosk.settings import Settings
+from kiosk.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,13 @@ class SavedDownload:
 
 class Storage:
     def __init__(self, settings: Settings, engine: AsyncEngine, store: PhotoStore) -> None:
+        # What the defaults, the settings file and the environment say...
+        self.loaded_settings = settings
+        # ...and the settings in effect: those with staff's dashboard changes on top. Whatever must
+        # follow a change without a restart reads this attribute each time it needs a value.
         self.settings = settings
+        # One change at a time, so two staff saving at once cannot leave one's change out of effect.
+        self._settings_lock = asyncio.Lock()
         self.engine = engine
         self.sessions: SessionFactory = create_session_factory(engine)
         self.store = store
@@ -49,7 +56,38 @@ class Storage:
         """Bring the database schema up to date and connect; DatabaseUnavailableError says why not."""
         url = database_url(settings.data_dir, settings.database_url)
         await upgrade(url)
-        return cls(settings, create_engine(url), LocalPhotoStore(settings.resolved_photos_dir))
+        storage = cls(settings, create_engine(url), LocalPhotoStore(settings.resolved_photos_dir))
+        try:
+            await storage._apply_stored_overrides()
+        except SQLAlchemyError as exc:
+            await storage.close()
+            raise unavailable(storage.engine.url, exc) from exc
+        return storage
+
+    async def _apply_stored_overrides(self) -> None:
+        settings = self.loaded_settings
+        for name, value in sorted((await overrides.load_overrides(self.sessions)).items()):
+            try:
+                settings = settings.with_overrides({name: value})
+            except SettingsError as exc:
+                # A value an older version accepted must not keep the service from starting.
+                log.warning("ignoring the dashboard's value of %s: %s", name, exc)
+        self.settings = settings
+
+    async def change_settings(self, changes: Mapping[str, object], *, resets: Iterable[str] = (), actor: str) -> Settings:
+        """Apply staff's ``changes`` (field name -> value, as text or JSON) and ``resets`` (back to
+        the file or environment value) and store them; they take effect at once. SettingsError,
+        and nothing changed, when a value is refused."""
+        async with self._settings_lock:
+            stored = await overrides.load_overrides(self.sessions)
+            kept = {name: value for name, value in stored.items() if name not in set(resets) and name not in changes}
+            settings = self.loaded_settings.with_overrides(kept | dict(changes))
+            json_values = {name: _json_value(getattr(settings, name)) for name in changes}
+            await overrides.save_overrides(
+                self.sessions, changes=json_values, resets=resets, actor=actor, now=datetime.now(timezone.utc)
+            )
+            self.settings = settings
+        return settings
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -148,3 +186,7 @@ class Storage:
                 # A database blip must not end retention for the life of the service.
                 log.exception("retention run failed; retrying in %d minutes", self.settings.retention_interval_minutes)
             await asyncio.sleep(self.settings.retention_interval_minutes * 60)
+
+
+def _json_value(value: object) -> object:
+    return str(value) if isinstance(value, Path) else value

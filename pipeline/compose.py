@@ -39,6 +39,10 @@ class Compositor:
         self._face_detector = face_detector
         self._harmonizer = harmonizer
 
+    def with_harmonizer(self, harmonizer: Harmonizer | None) -> Compositor:
+        """The same models with another harmonizer (or none)."""
+        return Compositor(self._segmenter, self._face_detector, harmonizer)
+
     def __call__(self, photo: np.ndarray, artwork: Artwork, timings: StageTimings | None = None) -> Composition:
         timings = timings if timings is not None else StageTimings()
         with timings.measure("faces"):

@@ -217,7 +217,7 @@ async def test_without_a_session_pages_redirect_to_sign_in_and_the_api_answers_4
     location = URL(reply.headers["Location"])
     assert reply.status == 303 and location.path == "/staff/login" and location.query["next"] == "/staff/?tab=1"
     api = await request(browser, server, "GET", "/api/v1/me")
-    assert api.status == 401 and api.headers["Content-Type"].startswith("application/json")
+    assert api.status == 401 and api.headers["Content-Type"].startswith("application/problem+json")
     # A forged or stale cookie is not a session, and is cleared.
     forged = await request(browser, server, "GET", "/staff/", headers={"Cookie": f"artbooth_staff={new_token()}"})
     assert forged.status == 303 and forged.headers["Location"].startswith("/staff/login")
@@ -414,7 +414,7 @@ async def test_state_changing_requests_need_the_session_csrf_token(server, brows
     echo = {"hello": "world"}
     for headers in ({}, {"X-CSRF-Token": other_token}):
         reply = await request(browser, server, "POST", "/api/v1/test/echo", json=echo, headers=headers)
-        assert reply.status == 403 and reply.headers["Content-Type"].startswith("application/json")
+        assert reply.status == 403 and reply.headers["Content-Type"].startswith("application/problem+json")
     for method in ("PUT", "PATCH", "DELETE"):
         assert (await request(browser, server, method, "/api/v1/test/echo", json=echo)).status == 403
     reply = await request(browser, server, "POST", "/api/v1/test/echo", json=echo, headers={"X-CSRF-Token": token})

@@ -1,6 +1,6 @@
 """The aiohttp application: the artwork gallery, composing an uploaded photo, the visitor's
-download pages, and staff sign-in (web/staff.py). Storage (database migrated, artworks imported) and the compose workers are
-started with the app and stopped with it.
+download pages, staff sign-in (web/staff.py) and the REST API (web/api/). Storage (database
+migrated, artworks imported) and the compose workers are started with the app and stopped with it.
 """
 
 from __future__ import annotations
@@ -15,35 +15,31 @@ from aiohttp import web
 
 from kiosk.artworks import ArtworkLibrary
 from kiosk.catalogue import ArtworkCatalogue
-from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
+from kiosk.errors import ArtBoothError
 from kiosk.models import ModelStore
 from kiosk.settings import Settings
-from kiosk.storage import SavedDownload, Storage
-from kiosk.workers import ComposeOutcome, ComposePool, PoolBusyError
+from kiosk.storage import Storage
+from kiosk.workers import ComposePool
 from pipeline.codec import decode_image, encode_image
-from web import kiosk, pages, staff, visitor
+from web import dashboard, dashboard_artworks, dashboard_kiosks, kiosk, pages, staff, tokens_page, visitor
+from web.api import problems
+from web.api import routes as api_routes
 from web.keys import CATALOGUE_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY, THUMBNAILS_KEY
+from web.uploads import compose_upload, status_of
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 THUMBNAIL_LONG_SIDE = 480
 
-# Which HTTP status each kind of refused input gets.
-_STATUS_FOR_CODE = {
-    ExitCode.EMPTY_FILE: 400,
-    ExitCode.NOT_AN_IMAGE: 415,
-    ExitCode.TRUNCATED_IMAGE: 400,
-    ExitCode.IMAGE_TOO_LARGE: 413,
-    ExitCode.NO_PERSON: 422,
-    ExitCode.ARTWORK_NOT_FOUND: 404,
-    ExitCode.STORAGE_FAILED: 503,
-}
-
 
 def create_app(settings: Settings) -> web.Application:
-    # Multipart overhead on top of the largest photo we accept.
-    app = web.Application(client_max_size=settings.max_upload_bytes + 64 * 1024, middlewares=[staff.middleware])
+    app = web.Application(
+        # Multipart overhead on top of the largest photo we accept.
+        client_max_size=settings.max_upload_bytes + 64 * 1024,
+        # Problems outermost: every error under /api/v1, the staff middleware's refusals too, leaves as one.
+        middlewares=[problems.middleware, staff.middleware],
+    )
     app[SETTINGS_KEY] = settings
     app[THUMBNAILS_KEY] = {}
     app.router.add_get("/", gallery_page)
@@ -55,6 +51,12 @@ def create_app(settings: Settings) -> web.Application:
     visitor.add_routes(app.router)
     kiosk.add_routes(app.router)
     staff.add_routes(app.router)
+    api_routes.add_routes(app.router)
+    tokens_page.add_routes(app.router)
+    dashboard.add_routes(app.router)
+    dashboard_artworks.setup(app)
+    dashboard_kiosks.add_routes(app.router)
+    app.cleanup_ctx.append(dashboard.recent_problems)  # first: the start's own warnings are kept too
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_compose_pool)
     app.cleanup_ctx.append(kiosk.live_preview)
@@ -90,7 +92,7 @@ async def _storage(app: web.Application):
 
 
 async def _compose_pool(app: web.Application):
-    settings = app[SETTINGS_KEY]
+    settings = app[STORAGE_KEY].settings  # with staff's dashboard settings (harmonization defaults)
     # Fail at start, with the fix named, rather than on the first visitor's photo.
     await asyncio.get_running_loop().run_in_executor(None, ModelStore(settings).check_capture_models)
     pool = ComposePool(settings)
@@ -138,9 +140,9 @@ def _make_thumbnail(path: Path, settings: Settings) -> bytes:
 
 
 async def compose_api(request: web.Request) -> web.Response:
-    outcome, saved = await _compose_upload(request)
+    outcome, saved = await compose_upload(request)
     if not outcome.ok:
-        return web.json_response({"error": outcome.error, "code": outcome.error_code.name.lower()}, status=_status(outcome))
+        return web.json_response({"error": outcome.error, "code": outcome.error_code.name.lower()}, status=status_of(outcome))
     return web.json_response(
         {
             "report": outcome.report,
@@ -153,48 +155,11 @@ async def compose_api(request: web.Request) -> web.Response:
 
 
 async def compose_page(request: web.Request) -> web.Response:
-    outcome, saved = await _compose_upload(request)
+    outcome, saved = await compose_upload(request)
     specs = await _offered_specs(request.app)
     if not outcome.ok:
-        return web.Response(text=pages.gallery(specs, error=outcome.error), content_type="text/html", status=_status(outcome))
+        return web.Response(text=pages.gallery(specs, error=outcome.error), content_type="text/html", status=status_of(outcome))
     return web.Response(text=pages.result(outcome.report, outcome.encoded, specs, saved), content_type="text/html")
-
-
-async def _compose_upload(request: web.Request) -> tuple[ComposeOutcome, SavedDownload | None]:
-    """Compose the uploaded photo and store the result; the outcome carries any refusal."""
-    try:
-        form = await request.post()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SETTINGS_KEY].max_upload_bytes
-        return _refused(ExitCode.IMAGE_TOO_LARGE, f"the upload is over the limit of {limit:,} bytes"), None
-    photo = form.get("photo")
-    artwork_id = form.get("artwork")
-    if not isinstance(photo, web.FileField):
-        return _refused(ExitCode.USAGE, "attach the photo as the 'photo' file field"), None
-    if not isinstance(artwork_id, str) or not artwork_id:
-        return _refused(ExitCode.USAGE, "choose an artwork (the 'artwork' field)"), None
-    photo_bytes = photo.file.read()
-    try:
-        source = await request.app[CATALOGUE_KEY].source(artwork_id)
-        outcome = await request.app[POOL_KEY].compose(photo_bytes, source)
-        if not outcome.ok:
-            return outcome, None
-        saved = await request.app[STORAGE_KEY].save(
-            outcome.encoded, outcome.report, artwork_id=source.spec.id, raw_photo=photo_bytes
-        )
-    except PoolBusyError as exc:
-        raise web.HTTPServiceUnavailable(text=str(exc), headers={"Retry-After": "5"}) from None
-    except ArtBoothError as exc:
-        return _refused(exit_code_for(exc), str(exc)), None
-    return outcome, saved
-
-
-def _refused(code: ExitCode, message: str) -> ComposeOutcome:
-    return ComposeOutcome(None, None, code, message)
-
-
-def _status(outcome: ComposeOutcome) -> int:
-    return _STATUS_FOR_CODE.get(outcome.error_code, 400)
 
 
 def serve(settings: Settings) -> None:

@@ -10,6 +10,9 @@ from kiosk.settings import Settings
 from kiosk.storage import Storage
 from kiosk.workers import ComposePool
 
+# The settings the service started with (defaults, file, environment). Those staff may change in the
+# dashboard (kiosk.settings.DASHBOARD_FIELDS) are read from app[STORAGE_KEY].settings, which is
+# replaced whenever staff change one.
 SETTINGS_KEY = web.AppKey("settings", Settings)
 STORAGE_KEY = web.AppKey("storage", Storage)
 CATALOGUE_KEY = web.AppKey("catalogue", ArtworkCatalogue)

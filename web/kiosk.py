@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -17,6 +16,7 @@ from datetime import datetime, timezone
 from aiohttp import web
 
 from db import service
+from db.service import KIOSK_ID
 from kiosk.booths import Booths
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
 from kiosk.workers import PoolBusyError
@@ -29,7 +29,6 @@ from web.keys import CATALOGUE_KEY, BOOTHS_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_
 
 log = logging.getLogger(__name__)
 
-KIOSK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 # What a visitor sees when a capture fails for a reason that is not theirs to fix.
 FRIENDLY_RETRY = "Sorry, that did not work. Please try again."
 # Messages a visitor can act on, by error kind; anything else gets FRIENDLY_RETRY.
@@ -98,8 +97,10 @@ async def _touch(request: web.Request, kiosk_id: str) -> None:
 async def kiosk_page(request: web.Request) -> web.Response:
     kiosk_id = _kiosk_id(request)
     await _touch(request, kiosk_id)
-    specs = [record.spec for record in await request.app[CATALOGUE_KEY].records()]
-    return web.Response(text=pages.kiosk(kiosk_id, specs, request.app[SETTINGS_KEY]), content_type="text/html")
+    # Only the artworks staff chose for this kiosk, when they chose some.
+    specs = [record.spec for record in await request.app[CATALOGUE_KEY].offered_at(kiosk_id)]
+    # The settings in effect: the privacy notice follows staff's changes without a restart.
+    return web.Response(text=pages.kiosk(kiosk_id, specs, request.app[STORAGE_KEY].settings), content_type="text/html")
 
 
 async def offer(request: web.Request) -> web.Response:

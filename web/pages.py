@@ -174,18 +174,25 @@ def visitor_not_found() -> str:
     return _visitor_layout("Photo not found", body)
 
 
-def kiosk(kiosk_id: str, specs: list[ArtworkSpec], settings: Settings) -> str:
-    """The booth's touch screen: one page, its screens switched by kiosk.js."""
-    artworks = json.dumps([spec_json(spec) for spec in specs]).replace("</", "<\\/")
+def privacy_notice(settings: Settings) -> str:
+    """What the booth tells visitors before their first photo: staff's own text, or one made from the settings."""
+    if settings.privacy_notice:
+        return settings.privacy_notice
     retention = (
         f"for {settings.photo_retention_days} days" if settings.photo_retention_days else "until you delete it"
     )
-    privacy = (
+    return (
         f"We keep your photo in the painting {retention}; the link in the QR code works for "
         f"{settings.download_link_hours} hours. "
         + ("We also keep the camera picture. " if settings.keep_raw_photos else "The camera picture itself is not kept. ")
         + "You can delete your photo at any time from its download page."
     )
+
+
+def kiosk(kiosk_id: str, specs: list[ArtworkSpec], settings: Settings) -> str:
+    """The booth's touch screen: one page, its screens switched by kiosk.js."""
+    artworks = json.dumps([spec_json(spec) for spec in specs]).replace("</", "<\\/")
+    privacy = privacy_notice(settings)
     return f"""<!doctype html>
 <html lang="en">
 <head>

@@ -5,13 +5,19 @@ Every request under /staff and /api/v1 passes `middleware`. It loads the staff s
 session cookie names (request[IDENTITY_KEY]; absent when there is none, it expired or its user
 was disabled) and refuses with 403 a state-changing request authenticated by that cookie unless
 it carries the session's CSRF token, as the form field ``csrf_token`` or the ``X-CSRF-Token``
-header. Requests with an ``Authorization: Bearer`` header (API tokens, to come) are not
-authenticated by the cookie, so they need no CSRF token. The sign-in and setup forms, posted
-before any session exists, are protected by a double-submit cookie instead.
+header. Requests with an ``Authorization: Bearer`` header are not
+authenticated by the cookie, so they need no CSRF token: under /api/v1 the API token they carry
+(db/api_tokens.py) authenticates them, elsewhere nothing does. The sign-in and setup forms,
+posted before any session exists, are protected by a double-submit cookie instead.
 
-Handlers call require_login(request) or require_role(request, StaffRole.ADMIN), or are wrapped
-in @requires(StaffRole.ADMIN): without a session the staff pages redirect to the sign-in page and
-the API answers 401; with too small a role both answer 403.
+The middleware itself refuses every request under /staff and /api/v1 that has neither a session
+nor a valid token, except the few in PUBLIC_PATHS (signing in, the API's description): a
+handler that forgot require_login is still protected. Handlers call require_login(request) or
+require_role(request, StaffRole.ADMIN), or are wrapped in @requires(StaffRole.ADMIN): without a
+session the staff pages redirect to the sign-in page and the API answers 401; with too small a
+role both answer 403. API handlers call require_scope(request, "photos:read"), which accepts a
+token with that scope or a staff session whose role grants it (db.api_tokens.ROLE_SCOPES). API
+refusals are problem details (web/api/problems.py).
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -28,8 +33,10 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from db import staff
+from db import api_tokens, staff
+from db.api_tokens import ROLE_SCOPES, TokenState
 from db.models import StaffRole
 from db.service import SessionFactory
 from db.staff import StaffUser, UserExistsError
@@ -53,7 +60,8 @@ from kiosk.auth import (
 )
 from kiosk.settings import Settings
 from web import staff_pages
-from web.keys import SETTINGS_KEY, STORAGE_KEY
+from web.api.problems import Problem, problem_response
+from web.keys import STORAGE_KEY
 from web.staff_pages import CSRF_FIELD
 
 log = logging.getLogger(__name__)
@@ -69,6 +77,9 @@ _SECURED_AREAS = SESSION_AREAS + ("/setup",)
 _OWN_CSRF_PATHS = frozenset({"/staff/login"})
 HOME = "/staff/"
 LOGIN = "/staff/login"
+API_DOCUMENT = "/api/v1/openapi.json"
+# The only paths under SESSION_AREAS answered without a session or token.
+PUBLIC_PATHS = frozenset({"/staff", LOGIN, API_DOCUMENT})
 
 FAILED_MESSAGE = "Wrong username or password."
 CSRF_MESSAGE = (
@@ -98,7 +109,17 @@ class StaffIdentity:
     csrf_token: str
 
 
+@dataclass(frozen=True)
+class ApiCaller:
+    """Who an API request is from, as the audit log names them, and the scopes they hold."""
+
+    actor: str
+    scopes: frozenset[str]
+
+
 IDENTITY_KEY = web.RequestKey("staff_identity", StaffIdentity)
+# Set for a request under /api/v1 that carries a valid API token.
+TOKEN_CALLER_KEY = web.RequestKey("api_token_caller", ApiCaller)
 _STALE_COOKIE_KEY = web.RequestKey("staff_stale_cookie", bool)
 
 
@@ -304,7 +325,7 @@ STAFF_AUTH_KEY = web.AppKey("staff_auth", StaffAuth)
 
 async def staff_auth(app: web.Application):
     """cleanup_ctx (after storage): the StaffAuth, and the setup link logged when nobody can sign in yet."""
-    settings = app[SETTINGS_KEY]
+    settings = app[STORAGE_KEY].settings  # the public URL in effect, staff's dashboard value included
     auth = StaffAuth(settings, app[STORAGE_KEY].sessions)
     setup_token = await auth.start()
     app[STAFF_AUTH_KEY] = auth
@@ -320,7 +341,6 @@ async def staff_auth(app: web.Application):
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/staff", to_home)
-    router.add_get("/staff/", home_page)
     router.add_get(LOGIN, login_page)
     router.add_post(LOGIN, login)
     router.add_post("/staff/logout", logout)
@@ -341,7 +361,7 @@ def _is_api(request: web.Request) -> bool:
 
 
 def _has_bearer(request: web.Request) -> bool:
-    return request.headers.get("Authorization", "").lower().startswith("bearer ")
+    return request.headers.get("Authorization", "").split(" ", 1)[0].lower() == "bearer"
 
 
 @web.middleware
@@ -350,7 +370,12 @@ async def middleware(
 ) -> web.StreamResponse:
     if not _within(request.path, _SECURED_AREAS):
         return await handler(request)
-    if _within(request.path, SESSION_AREAS) and not _has_bearer(request):
+    if _within(request.path, SESSION_AREAS) and _has_bearer(request):
+        if _is_api(request):
+            refusal = await _authenticate_token(request)
+            if refusal is not None:
+                return _secured(request, refusal)
+    elif _within(request.path, SESSION_AREAS):
         token = request.cookies.get(SESSION_COOKIE)
         if token is not None:
             identity = await request.app[STAFF_AUTH_KEY].identify(token)
@@ -371,8 +396,24 @@ async def middleware(
                         _client_ip(request),
                     )
                     return _secured(request, _refusal(request, 403, CSRF_MESSAGE))
+    if (
+        _within(request.path, SESSION_AREAS)
+        and request.path not in PUBLIC_PATHS
+        and IDENTITY_KEY not in request
+        and TOKEN_CALLER_KEY not in request
+    ):
+        # Defence in depth: refused here even if the handler forgot to ask for a sign-in.
+        try:
+            require_login(request)
+        except Problem as problem:
+            return _secured(request, problem.response(request))
+        except web.HTTPException as exc:
+            _secured(request, exc)
+            raise
     try:
         response = await handler(request)
+    except Problem as problem:
+        response = problem.response(request)
     except web.HTTPException as exc:
         _secured(request, exc)
         raise
@@ -382,7 +423,10 @@ async def middleware(
 async def _carries_csrf_token(request: web.Request, expected: str) -> bool:
     given = request.headers.get(CSRF_HEADER)
     if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        given = (await request.post()).get(CSRF_FIELD)  # aiohttp keeps the parsed form for the handler
+        try:
+            given = (await request.post()).get(CSRF_FIELD)  # aiohttp keeps the parsed form for the handler
+        except (HttpProcessingError, ValueError):
+            return False  # a form that cannot be read carries no token
     return same_token(given, expected)
 
 
@@ -396,9 +440,34 @@ def _secured(request: web.Request, response: web.StreamResponse) -> web.StreamRe
     return response
 
 
+async def _authenticate_token(request: web.Request) -> web.Response | None:
+    """Note the caller of a request with a valid API token; a 401 problem for any other token."""
+    secret = request.headers["Authorization"][len("bearer") :].strip()
+    now = _now()
+    check = await api_tokens.authenticate(request.app[STORAGE_KEY].sessions, secret, now=now)
+    if check.state is TokenState.ACTIVE:
+        token = check.token
+        request[TOKEN_CALLER_KEY] = ApiCaller(actor=f"token:{token.id}:{token.name}"[:64], scopes=frozenset(token.scopes))
+        return None
+    if check.state is TokenState.REVOKED:
+        detail = f"this API token ({check.token.prefix}...) was revoked at {check.token.revoked_at:%Y-%m-%d %H:%M} UTC"
+    elif check.state is TokenState.EXPIRED:
+        detail = f"this API token ({check.token.prefix}...) expired at {check.token.expires_at:%Y-%m-%d %H:%M} UTC"
+    else:
+        detail = "the API token is not valid; an administrator creates tokens in the staff dashboard under API tokens"
+    log.warning("refused %s %s from %s: %s", request.method, request.path, _client_ip(request), detail)
+    return problem_response(
+        request,
+        401,
+        detail,
+        code=f"token_{check.state.value}",
+        headers={"WWW-Authenticate": 'Bearer realm="ArtBooth API", error="invalid_token"'},
+    )
+
+
 def _refusal(request: web.Request, status: int, message: str) -> web.Response:
     if _is_api(request):
-        return web.json_response({"error": message}, status=status)
+        return problem_response(request, status, message, code="csrf_token_missing")
     return _html(staff_pages.refused(message), status=status)
 
 
@@ -409,8 +478,10 @@ def require_login(request: web.Request) -> StaffIdentity:
     if identity is not None:
         return identity
     if _is_api(request):
-        raise web.HTTPUnauthorized(
-            text=json.dumps({"error": "sign in first"}), content_type="application/json"
+        raise Problem(
+            401,
+            "send an API token (Authorization: Bearer abt_...) or sign in to the staff pages first",
+            headers={"WWW-Authenticate": 'Bearer realm="ArtBooth API"'},
         )
     target = LOGIN if request.method not in ("GET", "HEAD") else f"{LOGIN}?next={quote(request.path_qs, safe='/')}"
     raise web.HTTPSeeOther(target)
@@ -430,9 +501,32 @@ def require_role(request: web.Request, role: StaffRole) -> StaffIdentity:
         )
         message = f"This needs the {role.value} role; you are signed in as {identity.role.value}."
         if _is_api(request):
-            raise web.HTTPForbidden(text=json.dumps({"error": message}), content_type="application/json")
+            raise Problem(403, message, code="role_too_small")
         raise web.HTTPForbidden(text=staff_pages.refused(message), content_type="text/html")
     return identity
+
+
+def require_scope(request: web.Request, scope: str) -> ApiCaller:
+    """For API handlers: the caller, if their API token has ``scope`` or their staff role grants it;
+    else a 401 or 403 problem to raise."""
+    if scope not in api_tokens.SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")  # a typo in a handler, not the client's fault
+    caller = request.get(TOKEN_CALLER_KEY)
+    if caller is None:
+        identity = require_login(request)
+        caller = ApiCaller(actor=identity.username, scopes=ROLE_SCOPES[identity.role])
+        holder = f"the {identity.role.value} role"
+    else:
+        holder = "this API token"
+    if scope not in caller.scopes:
+        log.warning("refused %s %s to %s: needs scope %s", request.method, request.path, caller.actor, scope)
+        raise Problem(
+            403,
+            f"this needs the scope {scope}, which {holder} does not grant",
+            code="insufficient_scope",
+            required_scope=scope,
+        )
+    return caller
 
 
 def requires(role: StaffRole):
@@ -453,7 +547,8 @@ def requires(role: StaffRole):
 
 
 def _cookie_is_secure(request: web.Request) -> bool:
-    return request.secure or request.app[SETTINGS_KEY].resolved_public_url.startswith("https://")
+    # The public URL in effect: staff may change it in the dashboard.
+    return request.secure or request.app[STORAGE_KEY].settings.resolved_public_url.startswith("https://")
 
 
 def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str) -> None:
@@ -511,12 +606,10 @@ async def to_home(request: web.Request) -> web.StreamResponse:
     return _redirect(HOME)
 
 
-async def home_page(request: web.Request) -> web.StreamResponse:
-    identity = require_login(request)
-    return _html(staff_pages.home(username=identity.username, role=identity.role.value, csrf_token=identity.csrf_token))
-
-
 async def me(request: web.Request) -> web.StreamResponse:
+    caller = request.get(TOKEN_CALLER_KEY)
+    if caller is not None:  # a script with an API token: who it is and what it may do
+        return web.json_response({"token": caller.actor, "scopes": sorted(caller.scopes)})
     identity = require_login(request)
     return web.json_response({"username": identity.username, "role": identity.role.value, "csrf_token": identity.csrf_token})
 

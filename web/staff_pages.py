@@ -1,5 +1,5 @@
-"""Server-rendered staff pages: sign-in, first-start setup, the landing page. Every value from data
-is escaped; every asset is local."""
+"""Server-rendered staff pages: sign-in, first-start setup, and the dashboard's layout (its
+sections are in web/dashboard_pages.py). Every value from data is escaped; every asset is local."""
 
 from __future__ import annotations
 
@@ -94,16 +94,6 @@ this page works once.</p>
   <button type="submit">Create administrator</button>
 </form>"""
     return _layout("First start", body)
-
-
-def home(*, username: str, role: str, csrf_token: str) -> str:
-    body = f"""<h1>Welcome, {escape(username)}</h1>
-<p>Signed in as <strong class="username">{escape(username)}</strong> ({escape(role)}).</p>
-<form method="post" action="/staff/logout">
-  {_csrf(csrf_token)}
-  <button type="submit">Sign out</button>
-</form>"""
-    return _layout("Staff", body)
 
 
 def refused(message: str) -> str:

@@ -1,0 +1,111 @@
+"""The one way an uploaded photo becomes a stored composition: the gallery's form (/compose),
+/api/compose and the REST API's compositions all come through compose_upload.
+
+The upload is a multipart form with the photo as the ``photo`` file and the artwork's id as
+``artwork``. The byte limit (``max_upload_bytes``) is checked here, the pixel limit
+(``max_image_pixels``) by the decoder in the worker before anything large is allocated.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import MultiDictProxy
+
+from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
+from kiosk.storage import SavedDownload
+from kiosk.workers import ComposeOutcome, PoolBusyError
+from web.keys import CATALOGUE_KEY, POOL_KEY, STORAGE_KEY
+
+# Which HTTP status each kind of refused upload gets; anything else is a 400.
+_STATUS_FOR_CODE = {
+    ExitCode.EMPTY_FILE: 400,
+    ExitCode.NOT_AN_IMAGE: 415,
+    ExitCode.TRUNCATED_IMAGE: 400,
+    ExitCode.IMAGE_TOO_LARGE: 413,
+    ExitCode.NO_PERSON: 422,
+    ExitCode.ARTWORK_NOT_FOUND: 404,
+    ExitCode.MODEL_MISSING: 503,
+    ExitCode.DATABASE_UNAVAILABLE: 503,
+    ExitCode.STORAGE_FAILED: 503,
+}
+# Seconds a client should wait when every compose worker is busy.
+BUSY_RETRY_AFTER_S = 5
+
+
+def upload_limit(request: web.Request) -> int:
+    """The largest photo accepted, in bytes (the setting in effect, dashboard changes included)."""
+    return request.app[STORAGE_KEY].settings.max_upload_bytes
+
+
+def too_large_message(limit: int) -> str:
+    return f"the upload is over the limit of {limit:,} bytes"
+
+
+class UploadRefusedError(ArtBoothError):
+    """A posted form that cannot be read: too large, or malformed (``exit_code`` says which)."""
+
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+async def read_form(request: web.Request) -> MultiDictProxy:
+    """The posted form (parsed once; later calls get the same), or UploadRefusedError."""
+    try:
+        return await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        raise UploadRefusedError(too_large_message(upload_limit(request)), ExitCode.IMAGE_TOO_LARGE) from None
+    except (HttpProcessingError, ValueError) as exc:
+        # A broken multipart body (bad part headers, a wrong boundary) is the client's error.
+        reason = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+        raise UploadRefusedError(f"the form could not be read: {reason}", ExitCode.USAGE) from None
+
+
+async def compose_upload(
+    request: web.Request, *, kiosk_id: str | None = None
+) -> tuple[ComposeOutcome, SavedDownload | None]:
+    """Compose the form's photo into its artwork and store the result (named after ``kiosk_id``,
+    a registered kiosk, when given). A refusal is the outcome's error (status_of says its HTTP
+    status); when every worker is busy, 503 with Retry-After is raised."""
+    try:
+        form = await read_form(request)
+    except UploadRefusedError as exc:
+        return refused(exc.exit_code, str(exc)), None
+    photo = form.get("photo")
+    artwork_id = form.get("artwork")
+    if not isinstance(photo, web.FileField):
+        return refused(ExitCode.USAGE, "attach the photo as the 'photo' file field"), None
+    if not isinstance(artwork_id, str) or not artwork_id:
+        return refused(ExitCode.USAGE, "choose an artwork (the 'artwork' field)"), None
+    photo_bytes = photo.file.read()
+    limit = upload_limit(request)
+    if len(photo_bytes) > limit:
+        return refused(ExitCode.IMAGE_TOO_LARGE, too_large_message(limit)), None
+    app = request.app
+    try:
+        source = await app[CATALOGUE_KEY].source(artwork_id)
+        outcome = await app[POOL_KEY].compose(photo_bytes, source)
+        if not outcome.ok:
+            return outcome, None
+        saved = await app[STORAGE_KEY].save(
+            outcome.encoded, outcome.report, artwork_id=source.spec.id, kiosk_id=kiosk_id, raw_photo=photo_bytes
+        )
+    except PoolBusyError as exc:
+        raise web.HTTPServiceUnavailable(text=str(exc), headers={"Retry-After": str(BUSY_RETRY_AFTER_S)}) from None
+    except ArtBoothError as exc:
+        return refused(exit_code_for(exc), str(exc)), None
+    return outcome, saved
+
+
+def refused(code: ExitCode, message: str) -> ComposeOutcome:
+    return ComposeOutcome(None, None, code, message)
+
+
+def status_of(outcome: ComposeOutcome) -> int:
+    return status_for(outcome.error_code)
+
+
+def status_for(code: ExitCode) -> int:
+    """The HTTP status of an input refused with ``code`` (an uploaded photo's or artwork image's)."""
+    return _STATUS_FOR_CODE.get(code, 400)
