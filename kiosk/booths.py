@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from kiosk.artworks import load_artwork
 from kiosk.catalogue import ArtworkCatalogue
@@ -50,9 +51,27 @@ class Booths:
             return False
         return time.monotonic() - status.last_seen <= ONLINE_HEARTBEATS * self.settings.kiosk_heartbeat_seconds
 
-    async def artwork(self, artwork_id: str) -> Artwork:
-        """The offered artwork, decoded once per change (a painting decodes in tens of milliseconds)."""
-        record = await self.catalogue.offered(artwork_id)
+    def live_stats(self, kiosk_id: str) -> dict[str, Any]:
+        """What this server knows of the booth live, JSON-ready: zeros and nulls for one it has
+        not seen since it started."""
+        status = self.statuses.get(kiosk_id) or KioskStatus()
+        preview = self.peers.stats(kiosk_id)
+        seen = status.last_seen
+        return {
+            "kiosk": kiosk_id,
+            "online": self.online(kiosk_id),
+            "connected": preview is not None,
+            "seconds_since_seen": round(time.monotonic() - seen, 1) if seen is not None else None,
+            "capturing": status.capturing,
+            "captures": status.captures,
+            "failures": status.failures,
+            "preview": preview,
+        }
+
+    async def artwork(self, kiosk_id: str, artwork_id: str) -> Artwork:
+        """The artwork if the kiosk offers it (ArtworkNotFoundError otherwise), decoded once per
+        change (a painting decodes in tens of milliseconds)."""
+        record = await self.catalogue.offered_at_kiosk(kiosk_id, artwork_id)
         key = (record.spec.id, record.updated_at)
         if key not in self._artworks:
             source = await self.catalogue.source_of(record)

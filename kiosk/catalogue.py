@@ -154,6 +154,15 @@ class ArtworkCatalogue:
             return records
         return offered
 
+    async def offered_at_kiosk(self, kiosk_id: str, artwork_id: str) -> ArtworkRecord:
+        """The artwork if the kiosk offers it; ArtworkNotFoundError naming what it offers otherwise."""
+        offered = await self.offered_at(kiosk_id)
+        for record in offered:
+            if record.spec.id == artwork_id:
+                return record
+        names = ", ".join(record.spec.id for record in offered)
+        raise ArtworkNotFoundError(f"kiosk {kiosk_id!r} does not offer an artwork {artwork_id!r}; it offers: {names}")
+
     # --- staff's changes ------------------------------------------------------------------------
 
     async def create(self, image_bytes: bytes, *, title: str, artist: str, year: str, actor: str) -> ArtworkRecord:

@@ -500,6 +500,15 @@ async def test_refused_uploads_say_why_and_operators_may_look_but_not_change(ser
         assert response.status == 200
 
 
+def _artwork_body(path: str, artwork_id: str) -> dict:
+    """The request body the booth's page sends to /api/kiosks/{id}/<path> for ``artwork_id``."""
+    if path == "artwork":
+        return {"json": {"artwork": artwork_id}}
+    form = aiohttp.FormData({"artwork": artwork_id})
+    form.add_field("photo", encoded(painting(160, 120), "JPEG"), filename="still.jpg", content_type="image/jpeg")
+    return {"data": form}
+
+
 @web_test
 async def test_operators_register_a_kiosk_choose_its_artworks_and_its_carousel_offers_only_those(server, signed_in):
     operator, csrf = await signed_in(OTTO)
@@ -522,6 +531,13 @@ async def test_operators_register_a_kiosk_choose_its_artworks_and_its_carousel_o
             assert kiosk_artworks(await response.text()) == [chosen]
         async with booth.get(server.make_url("/kiosk/west-wing")) as response:
             assert len(kiosk_artworks(await response.text())) > 1  # nothing chosen: every enabled artwork
+        # The booth's own API holds to the choice too, not only its carousel.
+        other = DEMO_ARTWORKS[0].spec.id
+        for path in ("artwork", "capture"):
+            async with booth.post(server.make_url(f"/api/kiosks/east-wing/{path}"), **_artwork_body(path, other)) as response:
+                assert response.status == 404, path
+        async with booth.post(server.make_url("/api/kiosks/east-wing/artwork"), json={"artwork": other}) as response:
+            assert "does not offer" in (await response.json())["error"]
 
     # The booth has checked in: online, with its last check-in time; its name is still staff's.
     async with operator.get(server.make_url("/staff/kiosks")) as response:

@@ -50,6 +50,13 @@ async def _browser(playwright, *extra_args: str):
     return await playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
 
 
+async def _start_preview(page) -> None:
+    """What a visitor does on the attract screen: touch it, pick the meadow; until the preview connects."""
+    await page.click("#attract")
+    await page.click('#carousel [data-artwork="demo-golden-meadow"]')
+    await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=30_000)
+
+
 RECEIVED_VIDEO = """async () => {
   const report = await window.kioskPeer().getStats();
   for (const stat of report.values()) {
@@ -71,9 +78,7 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
         try:
             page = await browser.new_page(viewport={"width": 1920, "height": 1080})
             await page.goto(str(server.make_url("/kiosk/booth-1")))
-            await page.click("#attract")
-            await page.click('#carousel [data-artwork="demo-golden-meadow"]')
-            await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=30_000)
+            await _start_preview(page)
             await page.wait_for_function("document.getElementById('live').videoWidth > 0", timeout=30_000)
 
             # Let the preview settle, then count frames decoded over 5 s.
@@ -104,9 +109,7 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
 
             # A reload replaces the booth's connection: still one peer, and it is live.
             await page.reload()
-            await page.click("#attract")
-            await page.click('#carousel [data-artwork="demo-golden-meadow"]')
-            await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=30_000)
+            await _start_preview(page)
             assert server.app[BOOTHS_KEY].peers.kiosk_ids() == ["booth-1"]
             async with http.get(server.make_url("/api/kiosks/booth-1/stats")) as response:
                 assert (await response.json())["preview"]["connection"] == "connected"
@@ -135,9 +138,7 @@ async def test_the_booth_reconnects_by_itself_when_its_connection_drops(server, 
         try:
             page = await browser.new_page()
             await page.goto(str(server.make_url("/kiosk/booth-2")))
-            await page.click("#attract")
-            await page.click('#carousel [data-artwork="demo-golden-meadow"]')
-            await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=30_000)
+            await _start_preview(page)
             first_peer = await page.evaluate_handle("window.kioskPeer()")
 
             # The server side of the connection goes away, as in a server restart or a network drop.
@@ -195,7 +196,7 @@ async def test_bad_offers_get_400_with_a_message(server, http):
         (json.dumps({"sdp": "v=0", "type": "offer"}).encode(), 400, "artwork"),
         (json.dumps({"sdp": "hello", "type": "offer", "artwork": "demo-golden-meadow"}).encode(), 400, "offer"),
         (json.dumps({"sdp": "v=0", "type": "answer", "artwork": "demo-golden-meadow"}).encode(), 400, "offer"),
-        (json.dumps({"sdp": "v=0", "type": "offer", "artwork": "no-such-painting"}).encode(), 404, "no artwork"),
+        (json.dumps({"sdp": "v=0", "type": "offer", "artwork": "no-such-painting"}).encode(), 404, "does not offer an artwork"),
     ]
     for body, status, message in cases:
         async with http.post(url, data=body, headers={"Content-Type": "application/json"}) as response:

@@ -465,14 +465,7 @@ async def try_it(request: web.Request) -> web.StreamResponse:
             sample = "Your photo"
         else:
             if pages.sample_portrait is None:
-                try:
-                    pages.sample_portrait = await asyncio.to_thread(_sample_portrait)
-                except ImportError:
-                    error = (
-                        "Choose a photo of a person to try it with "
-                        "(the sample portrait comes with scikit-image, which is not installed)."
-                    )
-                    return _editor(identity, record, values, error=error, status=400)
+                pages.sample_portrait = await asyncio.to_thread(_sample_portrait)
             photo_bytes, sample = pages.sample_portrait, "The sample portrait"
         outcome: ComposeOutcome = await request.app[POOL_KEY].compose(photo_bytes, source)
     except PoolBusyError:

@@ -15,14 +15,11 @@ from db import service
 from db.models import StaffRole
 from db.service import ArtworkRecord, KioskRecord
 from kiosk.errors import ArtBoothError, KioskNotFoundError
-from web.api.kiosks import kiosk_stats
-from web.keys import CATALOGUE_KEY, SETTINGS_KEY, STORAGE_KEY
+from web.keys import BOOTHS_KEY, CATALOGUE_KEY, STORAGE_KEY
 from web.staff import StaffIdentity, require_login, requires
 from web.staff_pages import CSRF_FIELD, dashboard_page
 
 SECTION = "/staff/kiosks"
-# A booth that checked in within this many heartbeats counts as online.
-ONLINE_HEARTBEATS = 3
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -48,10 +45,8 @@ def _ago(seconds: float) -> str:
 
 
 def _status(request: web.Request, kiosk: KioskRecord) -> str:
-    stats = kiosk_stats(request, kiosk.id)
-    heartbeat = request.app[SETTINGS_KEY].kiosk_heartbeat_seconds
-    seen = stats["seconds_since_seen"]
-    online = stats["connected"] or (seen is not None and seen <= ONLINE_HEARTBEATS * heartbeat)
+    stats = request.app[BOOTHS_KEY].live_stats(kiosk.id)
+    online = stats["online"]
     if kiosk.last_seen is not None:
         age = (datetime.now(timezone.utc) - kiosk.last_seen).total_seconds()
         last = f"last seen {kiosk.last_seen:%Y-%m-%d %H:%M:%S} UTC ({_ago(max(age, 0.0))})"

@@ -111,7 +111,7 @@ async def offer(request: web.Request) -> web.Response:
         return _problem(400, "send {sdp, type, artwork}: the browser's offer and the chosen artwork's id")
     booths = request.app[BOOTHS_KEY]
     try:
-        artwork = await booths.artwork(artwork_id)
+        artwork = await booths.artwork(kiosk_id, artwork_id)
         answer_sdp, answer_type = await booths.peers.answer(kiosk_id, sdp, kind, artwork)
     except OfferError as exc:
         return _problem(400, str(exc))
@@ -128,7 +128,7 @@ async def choose_artwork(request: web.Request) -> web.Response:
         return _problem(400, "send {artwork}: the chosen artwork's id")
     booths = request.app[BOOTHS_KEY]
     try:
-        artwork = await booths.artwork(artwork_id)
+        artwork = await booths.artwork(kiosk_id, artwork_id)
     except ArtBoothError as exc:
         return _problem(404, str(exc))
     return web.json_response({"artwork": artwork_id, "live": booths.peers.set_artwork(kiosk_id, artwork)})
@@ -169,7 +169,8 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
     # The visitor now looks at the "processing" screen: the preview's cores go to the capture.
     booths.peers.pause_rendering(kiosk_id, True)
     try:
-        source = await request.app[CATALOGUE_KEY].source(artwork_id)
+        catalogue = request.app[CATALOGUE_KEY]
+        source = await catalogue.source_of(await catalogue.offered_at_kiosk(kiosk_id, artwork_id))
         outcome = await request.app[POOL_KEY].compose(photo_bytes, source)
         if not outcome.ok:
             status.failures += 1
@@ -211,17 +212,4 @@ async def heartbeat(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
-    kiosk_id = _kiosk_id(request)
-    booths = request.app[BOOTHS_KEY]
-    status = booths.status(kiosk_id)
-    seen = status.last_seen
-    return web.json_response(
-        {
-            "kiosk": kiosk_id,
-            "seconds_since_seen": round(time.monotonic() - seen, 1) if seen is not None else None,
-            "capturing": status.capturing,
-            "captures": status.captures,
-            "failures": status.failures,
-            "preview": booths.peers.stats(kiosk_id),
-        }
-    )
+    return web.json_response(request.app[BOOTHS_KEY].live_stats(_kiosk_id(request)))

@@ -20,9 +20,10 @@ def spec_json(spec: ArtworkSpec) -> dict[str, object]:
         "artist": spec.artist,
         "year": spec.year,
         "demo": spec.demo,
-        "thumbnail": f"/artworks/{spec.id}/thumbnail.jpg",
+        "thumbnail_url": f"/artworks/{spec.id}/thumbnail.jpg",
         "boxes": {framing.value: box.to_list() for framing, box in spec.boxes.items()},
         "reference_region": spec.reference_region.to_list() if spec.reference_region else None,
+        "reference_mode": spec.reference_mode.value,
     }
 
 

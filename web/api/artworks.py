@@ -15,6 +15,7 @@ from kiosk.errors import ArtBoothError, ArtworkInUseError, ArtworkNotFoundError,
 from web.api.openapi import NO_CONTENT, Operation, Param, json_answer, json_body, multipart_body, ref
 from web.api.problems import Problem
 from web.keys import CATALOGUE_KEY, STORAGE_KEY
+from web.pages import spec_json
 from web.staff import ApiCaller
 from web.uploads import UploadRefusedError, read_form, status_for
 
@@ -34,20 +35,11 @@ MAX_SORT_ORDER = 1_000_000
 
 
 def artwork_json(record: ArtworkRecord) -> dict[str, Any]:
-    spec = record.spec
     return {
-        "id": spec.id,
-        "title": spec.title,
-        "artist": spec.artist,
-        "year": spec.year,
-        "demo": spec.demo,
+        **spec_json(record.spec),
         "enabled": record.enabled,
         "available": record.available,
         "sort_order": record.sort_order,
-        "boxes": {framing.value: box.to_list() for framing, box in spec.boxes.items()},
-        "reference_region": spec.reference_region.to_list() if spec.reference_region else None,
-        "reference_mode": spec.reference_mode.value,
-        "thumbnail_url": f"/artworks/{spec.id}/thumbnail.jpg",
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
     }

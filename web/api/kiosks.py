@@ -3,9 +3,6 @@ captures and failures since it started)."""
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from aiohttp import web
 
 from db import service
@@ -18,23 +15,6 @@ from web.staff import ApiCaller
 KIOSK = Param("kiosk_id", "path", str, "The kiosk's id.", pattern=KIOSK_ID.pattern)
 
 
-def kiosk_stats(request: web.Request, kiosk_id: str) -> dict[str, Any]:
-    """What this server knows of the booth live; zeros and nulls for one it has not seen since it started."""
-    booths = request.app[BOOTHS_KEY]
-    status = booths.statuses.get(kiosk_id)
-    preview = booths.peers.stats(kiosk_id)
-    seen = status.last_seen if status is not None else None
-    return {
-        "kiosk": kiosk_id,
-        "connected": preview is not None,
-        "seconds_since_seen": round(time.monotonic() - seen, 1) if seen is not None else None,
-        "capturing": status.capturing if status is not None else False,
-        "captures": status.captures if status is not None else 0,
-        "failures": status.failures if status is not None else 0,
-        "preview": preview,
-    }
-
-
 async def list_kiosks(request: web.Request, caller: ApiCaller) -> web.StreamResponse:
     kiosks = await service.list_kiosks(request.app[STORAGE_KEY].sessions)
     return web.json_response(
@@ -45,7 +25,7 @@ async def list_kiosks(request: web.Request, caller: ApiCaller) -> web.StreamResp
                     "name": kiosk.name,
                     "location": kiosk.location,
                     "last_seen": kiosk.last_seen.isoformat() if kiosk.last_seen is not None else None,
-                    "stats": kiosk_stats(request, kiosk.id),
+                    "stats": request.app[BOOTHS_KEY].live_stats(kiosk.id),
                 }
                 for kiosk in kiosks
             ]
@@ -57,7 +37,7 @@ async def get_stats(request: web.Request, caller: ApiCaller) -> web.StreamRespon
     kiosk_id = STATS.arguments(request)["kiosk_id"]
     if await service.get_kiosk(request.app[STORAGE_KEY].sessions, kiosk_id) is None:
         raise Problem(404, f"there is no kiosk {kiosk_id!r}; a booth registers itself when its page first opens")
-    return web.json_response(kiosk_stats(request, kiosk_id))
+    return web.json_response(request.app[BOOTHS_KEY].live_stats(kiosk_id))
 
 
 LIST = Operation(

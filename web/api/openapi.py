@@ -286,9 +286,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "KioskStats": {
         "type": "object",
-        "required": ["kiosk", "connected", "seconds_since_seen", "capturing", "captures", "failures", "preview"],
+        "required": ["kiosk", "online", "connected", "seconds_since_seen", "capturing", "captures", "failures", "preview"],
         "properties": {
             "kiosk": {"type": "string"},
+            "online": {"type": "boolean", "description": "Its preview is connected, or it checked in within three heartbeats."},
             "connected": {"type": "boolean", "description": "Its live preview is connected to this server."},
             "seconds_since_seen": {"type": "number", "nullable": True},
             "capturing": {"type": "boolean"},

@@ -66,7 +66,7 @@ function artworkButton(artwork) {
   button.className = "artwork";
   button.dataset.artwork = artwork.id;
   const image = document.createElement("img");
-  image.src = artwork.thumbnail;
+  image.src = artwork.thumbnail_url;
   image.alt = artwork.title;
   const caption = document.createElement("span");
   caption.textContent = artwork.title;
