@@ -468,6 +468,12 @@ async def test_refused_uploads_say_why_and_operators_may_look_but_not_change(ser
     async with admin.post(server.make_url("/staff/artworks"), data=upload) as response:
         assert response.status == 415
         assert "The artwork image was refused: the file is not an image" in await response.text()
+    limit = server.app[STORAGE_KEY].settings.max_upload_bytes
+    too_large = aiohttp.FormData({"csrf_token": admin_csrf, "title": "Too large"})
+    too_large.add_field("image", b"\0" * (limit + 128 * 1024), filename="huge.png", content_type="image/png")
+    async with admin.post(server.make_url("/staff/artworks"), data=too_large) as response:
+        assert response.status == 413
+        assert f"larger than the limit of {limit:,} bytes" in await response.text()
 
     operator, operator_csrf = await signed_in(OTTO)
     async with operator.get(server.make_url("/staff/artworks")) as response:

@@ -61,7 +61,7 @@ from kiosk.auth import (
 from kiosk.settings import Settings
 from web import staff_pages
 from web.api.problems import Problem, problem_response
-from web.keys import STORAGE_KEY
+from web.keys import SETTINGS_KEY, STORAGE_KEY
 from web.staff_pages import CSRF_FIELD
 
 log = logging.getLogger(__name__)
@@ -383,19 +383,9 @@ async def middleware(
                 request[_STALE_COOKIE_KEY] = True
             else:
                 request[IDENTITY_KEY] = identity
-                if (
-                    request.method in STATE_CHANGING
-                    and request.path not in _OWN_CSRF_PATHS
-                    and not await _carries_csrf_token(request, identity.csrf_token)
-                ):
-                    log.warning(
-                        "refused %s %s by %s from %s: missing or wrong CSRF token",
-                        request.method,
-                        request.path,
-                        identity.username,
-                        _client_ip(request),
-                    )
-                    return _secured(request, _refusal(request, 403, CSRF_MESSAGE))
+                refusal = await _csrf_refusal(request, identity)
+                if refusal is not None:
+                    return _secured(request, refusal)
     if (
         _within(request.path, SESSION_AREAS)
         and request.path not in PUBLIC_PATHS
@@ -418,6 +408,29 @@ async def middleware(
         _secured(request, exc)
         raise
     return _secured(request, response)
+
+
+async def _csrf_refusal(request: web.Request, identity: StaffIdentity) -> web.Response | None:
+    """The refusal of a state-changing request without the session's CSRF token; None when it may go on."""
+    if request.method not in STATE_CHANGING or request.path in _OWN_CSRF_PATHS:
+        return None
+    try:
+        if await _carries_csrf_token(request, identity.csrf_token):
+            return None
+    except web.HTTPRequestEntityTooLarge:
+        if _is_api(request):
+            raise  # the API words it as a problem
+        limit = request.app[SETTINGS_KEY].max_upload_bytes
+        message = f"The file is larger than the limit of {limit:,} bytes. Choose a smaller one and try again."
+        return _html(staff_pages.refused(message), status=413)
+    log.warning(
+        "refused %s %s by %s from %s: missing or wrong CSRF token",
+        request.method,
+        request.path,
+        identity.username,
+        _client_ip(request),
+    )
+    return _refusal(request, 403, CSRF_MESSAGE)
 
 
 async def _carries_csrf_token(request: web.Request, expected: str) -> bool:
