@@ -758,53 +758,43 @@ async def add_artwork(
     id ``slug`` or, when that is taken, ``slug-2``, ``slug-3``... The image is written before the
     row is committed and deleted again when the commit fails."""
     _require_aware(now)
+
+    async def insert(key: str) -> ArtworkRecord:
+        async with session_factory() as session, session.begin():
+            # Slugs are lowercase letters, digits and dashes: nothing LIKE would read as a wildcard.
+            taken = set(await session.scalars(select(ArtworkRow.id).where(ArtworkRow.id.like(f"{slug}%"))))
+            artwork_id = next(c for c in (slug, *(f"{slug}-{n}" for n in range(2, len(taken) + 3))) if c not in taken)
+            last = await session.scalar(select(func.max(ArtworkRow.sort_order)))
+            row = ArtworkRow(
+                id=artwork_id,
+                title=title,
+                artist=artist,
+                year=year,
+                image_key=key,
+                boxes=dict(boxes),
+                reference_region=None,
+                reference_mode=ReferenceMode.ARTWORK.value,
+                enabled=True,
+                available=True,
+                sort_order=last + 1 if last is not None else 0,
+                demo=False,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            _audit(session, at=now, actor=actor, action="artwork.create", subject=artwork_id, detail={"title": title})
+        return ArtworkRecord.from_row(row)
+
     key = await store.put(image_jpeg, suffix=".jpg")
     try:
         try:
-            return await _add_artwork_once(session_factory, key, slug, title, artist, year, boxes, actor, now)
+            return await insert(key)
         except IntegrityError:
             # Another upload took the same id between our look and our insert; the next free one.
-            return await _add_artwork_once(session_factory, key, slug, title, artist, year, boxes, actor, now)
+            return await insert(key)
     except BaseException:
         await _discard_image_unless_committed(session_factory, store, key)
         raise
-
-
-async def _add_artwork_once(
-    session_factory: SessionFactory,
-    key: str,
-    slug: str,
-    title: str,
-    artist: str,
-    year: str,
-    boxes: Mapping[str, list[float]],
-    actor: str,
-    now: datetime,
-) -> ArtworkRecord:
-    async with session_factory() as session, session.begin():
-        # Slugs are lowercase letters, digits and dashes: nothing LIKE would read as a wildcard.
-        taken = set(await session.scalars(select(ArtworkRow.id).where(ArtworkRow.id.like(f"{slug}%"))))
-        artwork_id = next(c for c in (slug, *(f"{slug}-{n}" for n in range(2, len(taken) + 3))) if c not in taken)
-        last = await session.scalar(select(func.max(ArtworkRow.sort_order)))
-        row = ArtworkRow(
-            id=artwork_id,
-            title=title,
-            artist=artist,
-            year=year,
-            image_key=key,
-            boxes=dict(boxes),
-            reference_region=None,
-            reference_mode=ReferenceMode.ARTWORK.value,
-            enabled=True,
-            available=True,
-            sort_order=last + 1 if last is not None else 0,
-            demo=False,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        _audit(session, at=now, actor=actor, action="artwork.create", subject=artwork_id, detail={"title": title})
-    return ArtworkRecord.from_row(row)
 
 
 async def _discard_image_unless_committed(session_factory: SessionFactory, store: PhotoStore, key: str) -> None:
