@@ -27,6 +27,8 @@ CONFIG_ENV = ENV_PREFIX + "CONFIG"
 
 SEGMENTER_BACKENDS = ("modnet", "rmbg-1.4", "rmbg-2.0")
 HARMONIZE_TARGETS = ("learned", "fitted")
+# 0 leaves the subject as photographed, 1 applies the full correction.
+HARMONIZE_STRENGTH_RANGE = (0.0, 1.0)
 
 # The settings staff may change in the dashboard while the service runs; they win over the file
 # and the environment. Everything else needs a restart (ports, folders, models, workers).
@@ -238,8 +240,9 @@ class Settings:
             raise SettingsError(
                 f"harmonize_targets must be one of {', '.join(HARMONIZE_TARGETS)}, not {self.harmonize_targets!r}"
             )
-        if not 0.0 <= self.harmonize_strength <= 1.0:
-            raise SettingsError(f"harmonize_strength must be in 0..1, not {self.harmonize_strength}")
+        low, high = HARMONIZE_STRENGTH_RANGE
+        if not low <= self.harmonize_strength <= high:
+            raise SettingsError(f"harmonize_strength must be in {low:g}..{high:g}, not {self.harmonize_strength}")
         if self.compose_workers < 1:
             raise SettingsError("compose_workers must be at least 1")
         if self.kiosk_idle_seconds < 10:

@@ -24,6 +24,7 @@ from api_helpers import ADMIN, CHEAP_HASHES, OPERATOR, add_staff, bearer, browse
 from db import service
 from db.models import ApiTokenRow, AuditRow
 from imagefiles import encoded
+from pipeline.harmonize.harmonizer import GENTLE_SHARE
 from servers import loopback_settings, running
 from web.app import create_app
 from web.keys import POOL_KEY, STORAGE_KEY
@@ -259,6 +260,81 @@ async def test_a_composition_is_stored_and_its_download_link_serves_the_photo_un
     assert_problem(status, got, headers, 404, "no photo")
     [deletion] = [row for row in await _rows(server, AuditRow) if row.action == "photo.delete"]
     assert deletion.subject == photo["id"] and re.fullmatch(r"token:\d+:test integration", deletion.actor)
+
+
+async def test_harmonize_options_are_honoured_and_reported(server, http, admin_token, astronaut_jpeg):
+    artwork = await first_artwork(http, server, admin_token)
+    settings = server.app[STORAGE_KEY].settings
+    status, record, _ = await call(http, server, "GET", f"/api/v1/artworks/{artwork}", headers=bearer(admin_token))
+    assert status == 200
+
+    async def compose(**options: str) -> tuple[dict, bytes]:
+        status, body, _ = await call(
+            http, server, "POST", "/api/v1/compositions", headers=bearer(admin_token),
+            data=upload(astronaut_jpeg, artwork, **options),
+        )
+        assert status == 201, body
+        status, result, _ = await call(http, server, "GET", body["result_url"], headers=bearer(admin_token))
+        assert status == 200
+        return body, result
+
+    # Options left out (or sent empty, as an HTML form does) are the service's settings.
+    default, default_result = await compose(harmonize_targets="")
+    assert default["options"] == {
+        "harmonize": settings.harmonize,
+        "harmonize_targets": settings.harmonize_targets,
+        "harmonize_strength": settings.harmonize_strength,
+        "reference": record["reference_mode"],
+    }
+    assert default["photo"]["variant"]["name"] in default["photo"]["scores"]
+
+    plain, plain_result = await compose(harmonize="false")
+    assert plain["options"]["harmonize"] is False
+    assert plain["photo"]["variant"] is None and plain["photo"]["score"] is None and plain["photo"]["scores"] is None
+    assert plain_result != default_result
+
+    fitted, fitted_result = await compose(harmonize_targets="fitted", harmonize_strength="0.5", reference="ring")
+    assert fitted["options"] == {"harmonize": True, "harmonize_targets": "fitted", "harmonize_strength": 0.5, "reference": "ring"}
+    # The candidates are the chosen ones: the default correction on the ring, and the classic match to the whole artwork.
+    assert set(fitted["photo"]["scores"]) == {"default", "gentle", "matched-artwork", "untouched"}
+    variant = fitted["photo"]["variant"]
+    expected = {
+        "default": ("fitted", "ring", 0.5),
+        "gentle": ("fitted", "ring", 0.5 * GENTLE_SHARE),
+        "matched-artwork": ("fitted", "artwork", 0.25),
+        "untouched": ("fitted", "ring", 0.0),
+    }[variant["name"]]
+    assert (variant["targets"], variant["reference"]) == expected[:2] and variant["strength"] == pytest.approx(expected[2])
+    assert fitted_result not in (default_result, plain_result)
+    # The stored photo says the same.
+    status, stored, _ = await call(http, server, "GET", f"/api/v1/photos/{fitted['photo']['id']}", headers=bearer(admin_token))
+    assert status == 200 and stored["variant"] == variant
+
+
+@pytest.mark.parametrize(
+    "options, field, detail",
+    [
+        ({"harmonize": "maybe"}, "harmonize", "true or false, not 'maybe'"),
+        ({"harmonize_targets": "magic"}, "harmonize_targets", "one of learned, fitted, not 'magic'"),
+        ({"harmonize_strength": "1.5"}, "harmonize_strength", "a number from 0.0 to 1.0, not '1.5'"),
+        ({"harmonize_strength": "strong"}, "harmonize_strength", "a number from 0.0 to 1.0"),
+        ({"harmonize_strength": "nan"}, "harmonize_strength", "a number from 0.0 to 1.0"),
+        ({"reference": "sky"}, "reference", "one of artwork, ring, region, not 'sky'"),
+        ({"reference": "region"}, "reference", "has no reference region; reference must be one of artwork, ring"),
+    ],
+)
+async def test_bad_options_get_a_problem_naming_the_field_and_its_values(
+    server, http, admin_token, astronaut_jpeg, options, field, detail
+):
+    status, body, _ = await call(http, server, "GET", "/api/v1/artworks", headers=bearer(admin_token))
+    artwork = next(item["id"] for item in body["items"] if item["enabled"] and item["reference_region"] is None)
+    photos_before = (await call(http, server, "GET", "/api/v1/photos", headers=bearer(admin_token)))[1]["total"]
+    status, body, headers = await call(
+        http, server, "POST", "/api/v1/compositions", headers=bearer(admin_token), data=upload(astronaut_jpeg, artwork, **options)
+    )
+    assert_problem(status, body, headers, 422, detail)
+    assert body["code"] == "invalid_parameter" and body["errors"][0]["parameter"] == field
+    assert (await call(http, server, "GET", "/api/v1/photos", headers=bearer(admin_token)))[1]["total"] == photos_before
 
 
 @pytest.mark.parametrize(

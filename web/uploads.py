@@ -8,13 +8,17 @@ The upload is a multipart form with the photo as the ``photo`` file and the artw
 
 from __future__ import annotations
 
+import dataclasses
+
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
+from kiosk.engine import Harmonization
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
 from kiosk.storage import SavedDownload
 from kiosk.workers import ComposeOutcome, PoolBusyError
+from pipeline.types import ReferenceMode
 from web.keys import CATALOGUE_KEY, POOL_KEY, STORAGE_KEY
 
 # Which HTTP status each kind of refused upload gets; anything else is a 400.
@@ -63,11 +67,17 @@ async def read_form(request: web.Request) -> MultiDictProxy:
 
 
 async def compose_upload(
-    request: web.Request, *, kiosk_id: str | None = None
+    request: web.Request,
+    *,
+    kiosk_id: str | None = None,
+    harmonization: Harmonization | None = None,
+    reference: ReferenceMode | None = None,
 ) -> tuple[ComposeOutcome, SavedDownload | None]:
     """Compose the form's photo into its artwork and store the result (named after ``kiosk_id``,
-    a registered kiosk, when given). A refusal is the outcome's error (status_of says its HTTP
-    status); when every worker is busy, 503 with Retry-After is raised."""
+    a registered kiosk, when given), harmonized as ``harmonization`` says (by default as the
+    settings in effect) against ``reference`` (by default the artwork's own). A refusal is the
+    outcome's error (status_of says its HTTP status); when every worker is busy, 503 with
+    Retry-After is raised."""
     try:
         form = await read_form(request)
     except UploadRefusedError as exc:
@@ -85,7 +95,10 @@ async def compose_upload(
     app = request.app
     try:
         source = await app[CATALOGUE_KEY].source(artwork_id)
-        outcome = await app[POOL_KEY].compose(photo_bytes, source)
+        if reference is not None:
+            # As staff's re-run does: the artwork as it is, matched against another reference region.
+            source = dataclasses.replace(source, spec=dataclasses.replace(source.spec, reference_mode=reference))
+        outcome = await app[POOL_KEY].compose(photo_bytes, source, harmonization=harmonization)
         if not outcome.ok:
             return outcome, None
         saved = await app[STORAGE_KEY].save(

@@ -7,6 +7,7 @@ so what the document promises is what the handlers check.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from db.api_tokens import SCOPES, TOKEN_PREFIX
+from kiosk.settings import HARMONIZE_STRENGTH_RANGE, HARMONIZE_TARGETS
 from pipeline.types import Framing, ReferenceMode
 from web.api.problems import PROBLEM_JSON, Problem
 from web.staff import CSRF_HEADER, SESSION_COOKIE, ApiCaller
@@ -28,23 +30,27 @@ VERSION = "1.0.0"
 
 @dataclass(frozen=True)
 class Param:
-    """A query or path parameter: its OpenAPI schema and its parser are the same declaration."""
+    """A query or path parameter, or a field of a multipart form: its OpenAPI schema and its parser
+    are the same declaration."""
 
     name: str
-    location: str  # "query" | "path"
-    kind: type  # str, int, bool or datetime
+    location: str  # "query" | "path" | "form"
+    kind: type  # str, int, float, bool or datetime
     description: str
     required: bool = False
     default: Any = None
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
     pattern: str | None = None
     max_length: int | None = None
+    # The only values a str parameter takes.
+    choices: tuple[str, ...] | None = None
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
             str: {"type": "string"},
             int: {"type": "integer"},
+            float: {"type": "number"},
             bool: {"type": "boolean"},
             datetime: {"type": "string", "format": "date-time"},
         }[self.kind]
@@ -54,6 +60,7 @@ class Param:
             ("maximum", self.maximum),
             ("pattern", self.pattern),
             ("maxLength", self.max_length),
+            ("enum", list(self.choices) if self.choices is not None else None),
         ):
             if value is not None:
                 schema[key] = value
@@ -82,6 +89,16 @@ class Param:
             if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
                 raise _invalid(self, f"{self.name} must be between {self.minimum} and {self.maximum}, not {value}")
             return value
+        if self.kind is float:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value) or (self.minimum is not None and value < self.minimum) or (
+                self.maximum is not None and value > self.maximum
+            ):
+                raise _invalid(self, f"{self.name} must be a number from {self.minimum} to {self.maximum}, not {raw!r}")
+            return value
         if self.kind is bool:
             if raw.lower() not in ("true", "false"):
                 raise _invalid(self, f"{self.name} must be true or false, not {raw!r}")
@@ -97,7 +114,13 @@ class Param:
             raise _invalid(self, f"{self.name} is at most {self.max_length} characters long")
         if self.pattern is not None and not re.fullmatch(self.pattern, raw):
             raise _invalid(self, f"{self.name} {raw!r} does not have the form {self.pattern}")
+        if self.choices is not None and raw not in self.choices:
+            raise _invalid(self, f"{self.name} must be one of {', '.join(self.choices)}, not {raw!r}")
         return raw
+
+    def property(self) -> dict[str, Any]:
+        """Its schema as a property of a form's schema."""
+        return self.schema() | {"description": self.description}
 
 
 def _invalid(param: Param, message: str) -> Problem:
@@ -151,7 +174,25 @@ def json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"required": True, "description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def multipart_body(properties: dict[str, Any], required: list[str], description: str) -> dict[str, Any]:
+def form_arguments(fields: tuple[Param, ...], form: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's ``fields``, parsed: those absent (or sent empty) take their default."""
+    values: dict[str, Any] = {}
+    for param in fields:
+        raw = form.get(param.name)
+        if raw is None or raw == "":
+            values[param.name] = param.default
+        elif not isinstance(raw, str):
+            raise _invalid(param, f"{param.name} must be a plain form field, not a file")
+        else:
+            values[param.name] = param.parse(raw)
+    return values
+
+
+def multipart_body(
+    properties: dict[str, Any], required: list[str], description: str, *, fields: tuple[Param, ...] = ()
+) -> dict[str, Any]:
+    """A multipart request body: ``properties`` (files among them) and the form ``fields`` parsed by form_arguments."""
+    properties = properties | {param.name: param.property() for param in fields}
     return {
         "required": True,
         "description": description,
@@ -275,13 +316,26 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "Composition": {
         "type": "object",
-        "required": ["photo", "result_url", "download_url", "download_expires_at"],
+        "required": ["photo", "result_url", "download_url", "download_expires_at", "options"],
         "properties": {
             "photo": ref("Photo"),
+            "options": ref("CompositionOptions"),
             "result_url": {"type": "string"},
             "download_url": {"type": "string", "description": "The visitor's download page (the QR code's link); no token needed."},
             "download_expires_at": {"type": "string", "format": "date-time"},
             "faces": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "CompositionOptions": {
+        "type": "object",
+        "description": "How the photo was composed: the options sent, and the service's settings for those left out.",
+        "required": ["harmonize", "harmonize_targets", "harmonize_strength", "reference"],
+        "properties": {
+            "harmonize": {"type": "boolean"},
+            "harmonize_targets": {"type": "string", "enum": list(HARMONIZE_TARGETS)},
+            "harmonize_strength": {"type": "number", "minimum": HARMONIZE_STRENGTH_RANGE[0], "maximum": HARMONIZE_STRENGTH_RANGE[1]},
+            "reference": {"type": "string", "enum": [mode.value for mode in ReferenceMode],
+                          "description": "The reference region the default correction matched."},
         },
     },
     "KioskStats": {
