@@ -174,6 +174,8 @@ async def test_the_photo_list_filters_by_kiosk_artwork_and_date(server, admin):
     assert shown(page) == [attic_old.photo_id]
     status, page = await _get(client, server, "/staff/photos?since=last+tuesday")
     assert status == 400 and "From must be a date like 2026-11-22" in page
+    _, page = await _get(client, server, "/staff/photos?kiosk=nowhere")
+    assert shown(page) == [] and "No photos match these filters." in page and 'href="/staff/photos">Show all photos' in page
 
     # Thumbnails come through a staff route, to signed-in staff only.
     async with client.get(server.make_url(f"/staff/photos/{hall_meadow.photo_id}/thumbnail.jpg")) as response:
@@ -337,11 +339,11 @@ async def test_the_audit_log_lists_actions_newest_first_and_filters(server, admi
     await _post(client, server, f"/staff/photos/{saved.photo_id}/delete", csrf)
     status, page = await _get(client, server, "/staff/audit")
     assert status == 200
-    rows = re.findall(r"<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", page)
+    rows = re.findall(r'<tr><td class="when">[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>', page)
     assert rows[0] == ("ada", "photo.delete", saved.photo_id)  # the newest first
     assert ("ada", "staff.create_user", "cleo") in rows
     _, page = await _get(client, server, "/staff/audit?action=staff.change_role&actor=ada")
-    rows = re.findall(r"<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", page)
+    rows = re.findall(r'<tr><td class="when">[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>', page)
     assert rows and {row[1] for row in rows} == {"staff.change_role"} and {row[0] for row in rows} == {"ada"}
     assert '<option value="photo.delete">' in page
 

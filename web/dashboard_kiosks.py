@@ -104,7 +104,7 @@ def _body(
   <a href="/kiosk/{escape(kiosk.id)}" target="_blank" rel="noopener">Open the kiosk page</a></p>
   {_status(request, kiosk)}
   <details>
-    <summary>Change</summary>
+    <summary>Change its name, location or artworks</summary>
     <form class="panel" method="post" action="{SECTION}/{escape(kiosk.id)}">
       {_csrf(identity)}
       <label>Name <input name="name" value="{escape(kiosk.name)}" maxlength="200" required></label>

@@ -148,17 +148,18 @@ def overview(
     kiosk_rows = "".join(
         f"<tr><td>{escape(entry.kiosk.id)}</td><td>{escape(entry.kiosk.name)}</td>"
         f'<td class="{"online" if entry.online else "offline"}">{"online" if entry.online else "offline"}'
-        f'{" (preview connected)" if entry.connected else ""}</td><td>{_when(entry.kiosk.last_seen)}</td></tr>'
+        f'{" (preview connected)" if entry.connected else ""}</td><td class="when">{_when(entry.kiosk.last_seen)}</td></tr>'
         for entry in kiosks
     )
     kiosk_table = (
         f"""<table class="kiosks"><thead><tr><th>Kiosk</th><th>Name</th><th>State</th><th>Last seen</th></tr></thead>
 <tbody>{kiosk_rows}</tbody></table>"""
         if kiosks
-        else "<p>No kiosk has registered yet.</p>"
+        else '<p class="empty">No kiosk yet: register one on the <a href="/staff/kiosks">Kiosks</a> page, '
+        "or open /kiosk/ID on a booth.</p>"
     )
     problem_rows = "".join(
-        f'<tr class="{escape(p.level.lower())}"><td>{_when(p.at)}</td><td>{escape(p.level)}</td>'
+        f'<tr class="{escape(p.level.lower())}"><td class="when">{_when(p.at)}</td><td>{escape(p.level)}</td>'
         f"<td>{escape(p.logger)}</td><td>{escape(p.message)}</td></tr>"
         for p in reversed(problems)
     )
@@ -307,7 +308,12 @@ def photos(
         )
     kiosk_choices = [("", "All kiosks")] + [(k.id, k.id) for k in kiosks]
     artwork_choices = [("", "All artworks")] + [(a.spec.id, a.spec.title) for a in artworks.values()]
-    listing = f'<ul class="gallery">\n{"".join(cards)}</ul>' if cards else '<p class="empty">No photos match.</p>'
+    if cards:
+        listing = f'<ul class="gallery">\n{"".join(cards)}</ul>'
+    elif filters.query() or page > 1:
+        listing = '<p class="empty">No photos match these filters. <a href="/staff/photos">Show all photos</a>.</p>'
+    else:
+        listing = '<p class="empty">No photos yet. They appear here as visitors take them at the kiosks.</p>'
     body = f"""<h1>Photos</h1>
 {_notice(notice, error)}
 <form class="filters" method="get" action="/staff/photos">
@@ -398,7 +404,7 @@ def confirm_delete(viewer: Viewer, photo: PhotoInfo, artwork: ArtworkRecord | No
 <figure><img src="/staff/photos/{escape(photo.id)}/thumbnail.jpg" alt="The photo to delete"></figure>
 <p>{escape(artwork.spec.title if artwork else photo.artwork_id)}, {_when(photo.created_at)}. The photo and its files
 are deleted at once; its download link will answer that the photo was deleted. This cannot be undone.</p>
-<form method="post" action="/staff/photos/{escape(photo.id)}/delete">
+<form class="confirm" method="post" action="/staff/photos/{escape(photo.id)}/delete">
   {_csrf(viewer)}
   <button type="submit" class="danger">Delete the photo</button>
   <a href="/staff/photos/{escape(photo.id)}">Cancel</a>
@@ -546,7 +552,8 @@ def audit_page(
     pages: int,
 ) -> str:
     rows = "".join(
-        f"<tr><td>{_when(entry.at)}</td><td>{escape(entry.actor)}</td><td>{escape(entry.action)}</td>"
+        f'<tr><td class="when">{_when(entry.at)}</td><td>{escape(entry.actor)}</td>'
+        f"<td>{escape(entry.action)}</td>"
         f"<td>{escape(entry.subject)}</td><td><code>{escape(json.dumps(entry.detail, sort_keys=True)) if entry.detail else ''}</code></td></tr>"
         for entry in entries
     )
