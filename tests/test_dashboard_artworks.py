@@ -505,6 +505,23 @@ async def test_refused_uploads_say_why_and_operators_may_look_but_not_change(ser
     ) as response:
         assert response.status == 200
 
+    # Deleting an unused upload is asked once more on its own page before it happens.
+    upload = aiohttp.FormData({"csrf_token": admin_csrf, "title": "Passing show"})
+    upload.add_field("image", encoded(painting(), "PNG"), filename="show.png", content_type="image/png")
+    async with admin.post(server.make_url("/staff/artworks"), data=upload) as response:
+        assert response.status == 200
+    async with admin.get(server.make_url("/staff/artworks")) as response:
+        assert 'href="/staff/artworks/passing-show/delete"' in await response.text()
+    async with admin.get(server.make_url("/staff/artworks/passing-show/delete")) as response:
+        page = await response.text()
+    assert "Delete Passing show?" in page and "disable it instead" in page
+    assert "passing-show" in [r.spec.id for r in await server.app[CATALOGUE_KEY].records(include_hidden=True)]
+    async with admin.post(
+        server.make_url("/staff/artworks/passing-show/delete"), data={"csrf_token": admin_csrf}, allow_redirects=False
+    ) as response:
+        assert response.status == 303
+    assert "passing-show" not in [r.spec.id for r in await server.app[CATALOGUE_KEY].records(include_hidden=True)]
+
 
 def _artwork_body(path: str, artwork_id: str) -> dict:
     """The request body the booth's page sends to /api/kiosks/{id}/<path> for ``artwork_id``."""

@@ -82,6 +82,7 @@ def setup(app: web.Application) -> None:
     router.add_post(SECTION + "/{artwork_id}/try", try_it)
     router.add_post(SECTION + "/{artwork_id}/enabled", set_enabled)
     router.add_post(SECTION + "/{artwork_id}/move", move)
+    router.add_get(SECTION + "/{artwork_id}/delete", confirm_delete)
     router.add_post(SECTION + "/{artwork_id}/delete", delete)
     router.add_get(SECTION + "/{artwork_id}/image.jpg", editor_image)
 
@@ -169,8 +170,7 @@ def _list_body(identity: StaffIdentity, records: list[ArtworkRecord], *, error: 
             removal = (
                 ""
                 if _source_label(record) != DASHBOARD
-                else f'<form method="post" action="{url}/delete">{_csrf(identity)}'
-                f'<button type="submit" class="small danger">Delete</button></form>'
+                else f'<a class="button small danger" href="{url}/delete">Delete</a>'
             )
             actions = f'<td class="actions">{moves}{toggle}{removal}</td>'
         rows.append(
@@ -533,6 +533,24 @@ async def move(request: web.Request) -> web.StreamResponse:
         ids[index], ids[other] = ids[other], ids[index]
         await request.app[CATALOGUE_KEY].reorder(ids, actor=identity.username)
     return _redirect(SECTION)
+
+
+@requires(StaffRole.ADMIN)
+async def confirm_delete(request: web.Request) -> web.StreamResponse:
+    """A deletion is asked once more on its own page: the Delete button sits beside Disable in the list."""
+    identity = require_login(request)
+    record = await _record(request)
+    url = f"{SECTION}/{escape(record.spec.id)}"
+    body = f"""<h1>Delete {escape(record.spec.title)}?</h1>
+<figure><img class="thumb" src="{url}/image.jpg" alt="The artwork to delete"></figure>
+<p>The artwork and its image are deleted at once and no kiosk offers it any more. This cannot be undone;
+to take it off the kiosks for a while, disable it instead.</p>
+<form class="confirm" method="post" action="{url}/delete">
+  {_csrf(identity)}
+  <button type="submit" class="danger">Delete the artwork</button>
+  <a href="{SECTION}">Cancel</a>
+</form>"""
+    return _page(identity, f"Delete {record.spec.title}", body)
 
 
 @requires(StaffRole.ADMIN)

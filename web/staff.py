@@ -512,7 +512,7 @@ def require_role(request: web.Request, role: StaffRole) -> StaffIdentity:
             role.value,
             identity.role.value,
         )
-        message = f"This needs the {role.value} role; you are signed in as {identity.role.value}."
+        message = f"This needs the {role.value} role; you are signed in as {identity.role.value}. Ask an administrator."
         if _is_api(request):
             raise Problem(403, message, code="role_too_small")
         raise web.HTTPForbidden(text=staff_pages.refused(message), content_type="text/html")
