@@ -16,6 +16,7 @@ region is given).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -74,6 +75,12 @@ class ArtworkSource:
 
     spec: ArtworkSpec
     image_path: Path
+
+    def matched_against(self, reference: ReferenceMode | None) -> ArtworkSource:
+        """The same artwork, its subjects harmonized to ``reference`` instead of its own choice (None: its own)."""
+        if reference is None:
+            return self
+        return dataclasses.replace(self, spec=dataclasses.replace(self.spec, reference_mode=reference))
 
 
 def load_artwork(source: ArtworkSource, *, max_pixels: int) -> Artwork:

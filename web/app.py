@@ -10,9 +10,9 @@ import base64
 import logging
 from pathlib import Path
 
-import cv2
 from aiohttp import web
 
+from db.images import THUMBNAIL_LONG_SIDE, thumbnail_jpeg
 from kiosk.artworks import ArtworkLibrary
 from kiosk.catalogue import ArtworkCatalogue
 from kiosk.errors import ArtBoothError
@@ -20,7 +20,7 @@ from kiosk.models import ModelStore
 from kiosk.settings import Settings
 from kiosk.storage import Storage
 from kiosk.workers import ComposePool
-from pipeline.codec import decode_image, encode_image
+from pipeline.codec import decode_image
 from web import dashboard, dashboard_artworks, dashboard_kiosks, kiosk, pages, staff, tokens_page, visitor
 from web.api import problems
 from web.api import routes as api_routes
@@ -30,7 +30,6 @@ from web.uploads import compose_upload, status_of
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
-THUMBNAIL_LONG_SIDE = 480
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -134,9 +133,7 @@ async def thumbnail(request: web.Request) -> web.Response:
 
 def _make_thumbnail(path: Path, settings: Settings) -> bytes:
     image = decode_image(path.read_bytes(), max_pixels=settings.max_image_pixels)
-    scale = THUMBNAIL_LONG_SIDE / max(image.shape[:2])
-    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-    return encode_image(cv2.resize(image, size, interpolation=cv2.INTER_AREA), ".jpg", jpeg_quality=85)
+    return thumbnail_jpeg(image, long_side=THUMBNAIL_LONG_SIDE)
 
 
 async def compose_api(request: web.Request) -> web.Response:

@@ -348,9 +348,7 @@ async def reharmonize(request: web.Request) -> web.StreamResponse:
     except (ValueError, SettingsError) as exc:
         return await _photo_detail(request, photo, status=400, error=f"Not composed: {exc}.")
     try:
-        source = await request.app[CATALOGUE_KEY].source_of(record)
-        if reference is not None:
-            source = dataclasses.replace(source, spec=dataclasses.replace(source.spec, reference_mode=reference))
+        source = (await request.app[CATALOGUE_KEY].source_of(record)).matched_against(reference)
         raw = await storage.store.get(photo.raw_key)
         started = time.monotonic()
         outcome = await request.app[POOL_KEY].compose(raw, source, harmonization=harmonization)

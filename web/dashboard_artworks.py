@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-import cv2
 from aiohttp import web
 
+from db.images import thumbnail_jpeg
 from db.models import StaffRole
 from db.service import ArtworkRecord
 from kiosk.artworks import DEMO_KEY_PREFIX, FOLDER_KEY_PREFIX
@@ -586,9 +586,4 @@ async def editor_image(request: web.Request) -> web.StreamResponse:
 
 
 def _editor_jpeg(data: bytes, max_pixels: int) -> bytes:
-    image = decode_image(data, max_pixels=max_pixels)
-    scale = min(1.0, EDITOR_LONG_SIDE / max(image.shape[:2]))
-    if scale < 1.0:
-        size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    return encode_image(image, ".jpg", jpeg_quality=88)
+    return thumbnail_jpeg(decode_image(data, max_pixels=max_pixels), long_side=EDITOR_LONG_SIDE, quality=88)

@@ -25,7 +25,8 @@ from streaming.ice import include_loopback_candidates
 from streaming.preview import PreviewModels
 from streaming.sessions import KioskPeers, OfferError
 from web import pages
-from web.keys import CATALOGUE_KEY, BOOTHS_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY
+from web.keys import BOOTHS_KEY, CATALOGUE_KEY, SETTINGS_KEY, STORAGE_KEY
+from web.uploads import compose_and_store
 
 log = logging.getLogger(__name__)
 
@@ -171,13 +172,10 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
     try:
         catalogue = request.app[CATALOGUE_KEY]
         source = await catalogue.source_of(await catalogue.offered_at_kiosk(kiosk_id, artwork_id))
-        outcome = await request.app[POOL_KEY].compose(photo_bytes, source)
+        outcome, saved = await compose_and_store(request.app, photo_bytes, source, kiosk_id=kiosk_id)
         if not outcome.ok:
             status.failures += 1
             return _problem(422, _VISITOR_MESSAGES.get(outcome.error_code, FRIENDLY_RETRY))
-        saved = await request.app[STORAGE_KEY].save(
-            outcome.encoded, outcome.report, artwork_id=source.spec.id, kiosk_id=kiosk_id, raw_photo=photo_bytes
-        )
     except PoolBusyError:
         status.failures += 1
         return _problem(503, FRIENDLY_RETRY)

@@ -61,8 +61,9 @@ from kiosk.auth import (
 from kiosk.settings import Settings
 from web import staff_pages
 from web.api.problems import Problem, problem_response
-from web.keys import SETTINGS_KEY, STORAGE_KEY
+from web.keys import STORAGE_KEY
 from web.staff_pages import CSRF_FIELD
+from web.uploads import upload_limit
 
 log = logging.getLogger(__name__)
 
@@ -420,8 +421,7 @@ async def _csrf_refusal(request: web.Request, identity: StaffIdentity) -> web.Re
     except web.HTTPRequestEntityTooLarge:
         if _is_api(request):
             raise  # the API words it as a problem
-        limit = request.app[SETTINGS_KEY].max_upload_bytes
-        message = f"The file is larger than the limit of {limit:,} bytes. Choose a smaller one and try again."
+        message = f"The file is larger than the limit of {upload_limit(request):,} bytes. Choose a smaller one and try again."
         return _html(staff_pages.refused(message), status=413)
     log.warning(
         "refused %s %s by %s from %s: missing or wrong CSRF token",

@@ -8,12 +8,12 @@ The upload is a multipart form with the photo as the ``photo`` file and the artw
 
 from __future__ import annotations
 
-import dataclasses
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
+from kiosk.artworks import ArtworkSource
 from kiosk.engine import Harmonization
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
 from kiosk.storage import SavedDownload
@@ -66,6 +66,25 @@ async def read_form(request: web.Request) -> MultiDictProxy:
         raise UploadRefusedError(f"the form could not be read: {reason}", ExitCode.USAGE) from None
 
 
+async def compose_and_store(
+    app: web.Application,
+    photo_bytes: bytes,
+    source: ArtworkSource,
+    *,
+    kiosk_id: str | None = None,
+    harmonization: Harmonization | None = None,
+) -> tuple[ComposeOutcome, SavedDownload | None]:
+    """Compose the photo in the worker pool and store a successful result with its raw photo; a
+    refused photo is the outcome's error. PoolBusyError and storage errors propagate."""
+    outcome = await app[POOL_KEY].compose(photo_bytes, source, harmonization=harmonization)
+    if not outcome.ok:
+        return outcome, None
+    saved = await app[STORAGE_KEY].save(
+        outcome.encoded, outcome.report, artwork_id=source.spec.id, kiosk_id=kiosk_id, raw_photo=photo_bytes
+    )
+    return outcome, saved
+
+
 async def compose_upload(
     request: web.Request,
     *,
@@ -94,15 +113,9 @@ async def compose_upload(
         return refused(ExitCode.IMAGE_TOO_LARGE, too_large_message(limit)), None
     app = request.app
     try:
-        source = await app[CATALOGUE_KEY].source(artwork_id)
-        if reference is not None:
-            # As staff's re-run does: the artwork as it is, matched against another reference region.
-            source = dataclasses.replace(source, spec=dataclasses.replace(source.spec, reference_mode=reference))
-        outcome = await app[POOL_KEY].compose(photo_bytes, source, harmonization=harmonization)
-        if not outcome.ok:
-            return outcome, None
-        saved = await app[STORAGE_KEY].save(
-            outcome.encoded, outcome.report, artwork_id=source.spec.id, kiosk_id=kiosk_id, raw_photo=photo_bytes
+        source = (await app[CATALOGUE_KEY].source(artwork_id)).matched_against(reference)
+        outcome, saved = await compose_and_store(
+            app, photo_bytes, source, kiosk_id=kiosk_id, harmonization=harmonization
         )
     except PoolBusyError as exc:
         raise web.HTTPServiceUnavailable(text=str(exc), headers={"Retry-After": str(BUSY_RETRY_AFTER_S)}) from None
