@@ -151,7 +151,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="artbooth-bench-") as data_dir:
         port = unused_port()
-        env = os.environ | {"ARTBOOTH_DATA_DIR": data_dir, "ARTBOOTH_PORT": str(port)}
+        # The clients stand for phones with addresses of their own; on loopback they share one, so the
+        # per-address limits (web/limits.py) are raised to what that many phones would each get.
+        env = os.environ | {
+            "ARTBOOTH_DATA_DIR": data_dir,
+            "ARTBOOTH_PORT": str(port),
+            "ARTBOOTH_PUBLIC_CONCURRENT_REQUESTS": str(max(args.clients, 1) * 32),
+            "ARTBOOTH_PUBLIC_REQUESTS_PER_MINUTE": str(max(args.clients, 1) * 1200),
+            "ARTBOOTH_MAX_CONNECTIONS_PER_ADDRESS": str(max(args.clients, 1) * 128),
+        }
         settings = Settings.load(environ=env)
         saved = asyncio.run(prepare(settings))
         sizes = [path.stat().st_size for _, path in saved]

@@ -1,7 +1,10 @@
 """The live preview as a booth sees it: received fps, glass-to-glass delay, server CPU, capture to QR.
 
 Debian's Chromium (driven by Playwright) opens the real kiosk page (/kiosk/bench-1) of the
-real app, run as its own process on loopback, and picks an artwork. Its fake camera plays a
+real app, run as its own process on loopback, and picks an artwork. The server registers the
+kiosk at its start and takes a pairing code from the bench (as staff's "Pair this booth" makes
+one); Chromium pairs through the real pairing link first, and the bench's own requests carry
+the booth's cookie from the browser. Its fake camera plays a
 640x480, 30 fps portrait in a plain room with a panel on the visitor's chest that carries
 the frame's number as a barcode (two magenta markers and ten black/white cells: 7 bits of
 frame number and a CRC-3). The panel lies inside the silhouette, so it survives the cut-out
@@ -257,20 +260,36 @@ class PassThrough:
         return None  # no faces wanted: nothing runs beside the frames
 
 
-def serve(port: int, passthrough: bool) -> None:
-    """The real app on loopback; with ``passthrough`` its previews are the camera frames themselves."""
+def serve(port: int, passthrough: bool, pairing_code: str) -> None:
+    """The real app on loopback, its kiosk registered and waiting to be paired with ``pairing_code``;
+    with ``passthrough`` its previews are the camera frames themselves."""
     import logging
+    from datetime import datetime, timedelta, timezone
 
     from aiohttp import web
 
+    from db import booths, service
+    from kiosk.auth import token_digest
+    from kiosk.errors import KioskExistsError
     from streaming.sessions import KioskPeers
     from web.app import create_app
-    from web.keys import BOOTHS_KEY
+    from web.keys import BOOTHS_KEY, STORAGE_KEY
 
     logging.basicConfig(level=logging.WARNING)
     env = os.environ | {"ARTBOOTH_HOST": "127.0.0.1", "ARTBOOTH_PORT": str(port), "ARTBOOTH_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     settings = Settings.load(environ=env)
     app = create_app(settings)
+
+    async def register_and_offer_pairing(app: web.Application) -> None:
+        # What staff do on the Kiosks page: register the booth, "Pair this booth".
+        sessions, now = app[STORAGE_KEY].sessions, datetime.now(timezone.utc)
+        with contextlib.suppress(KioskExistsError):  # the second server shares the first one's database
+            await service.register_kiosk(sessions, KIOSK_ID, name="Bench", location="", actor="bench", now=now)
+        await booths.start_pairing(
+            sessions, KIOSK_ID, code_hash=token_digest(pairing_code), expires_at=now + timedelta(minutes=10), actor="bench", now=now
+        )
+
+    app.on_startup.append(register_and_offer_pairing)
     if passthrough:
 
         async def pass_through(app: web.Application) -> None:
@@ -354,13 +373,28 @@ def frame_delays(local: list, remote: list, loop_ms: float) -> dict:
     return {"delays": delays, "to_receive": to_receive, "new": new, "uncertain": uncertain, "unmatched": unmatched}
 
 
-async def measure(name: str, browser, base: str, server: subprocess.Popen, seconds: float, capture: bool) -> dict:
+async def pair_booth(page, base: str, pairing_code: str) -> dict[str, str]:
+    """Pair the browser as the booth through its pairing link, as staff do at a booth; the headers
+    with which the bench's own requests speak as that booth."""
+    from web.kiosk import BOOTH_COOKIE, BOOTH_HEADER
+
+    await page.goto(f"{base}/kiosk/{KIOSK_ID}/pair?code={pairing_code}")
+    await page.click("#pair")
+    await page.wait_for_url(f"**/kiosk/{KIOSK_ID}")
+    cookies = await page.context.cookies(f"{base}/api/kiosks/{KIOSK_ID}/stats")
+    credential = next(cookie["value"] for cookie in cookies if cookie["name"] == BOOTH_COOKIE)
+    return {"Cookie": f"{BOOTH_COOKIE}={credential}", BOOTH_HEADER: "1"}
+
+
+async def measure(
+    name: str, browser, base: str, server: subprocess.Popen, seconds: float, capture: bool, pairing_code: str
+) -> dict:
     import aiohttp
 
     page = await browser.new_page(viewport={"width": 1920, "height": 1080})
     try:
         await page.add_init_script(PAGE_SCRIPT)
-        await page.goto(f"{base}/kiosk/{KIOSK_ID}")
+        as_booth = await pair_booth(page, base, pairing_code)
         await page.click("#attract")
         await page.click(f'#carousel [data-artwork="{ARTWORK_ID}"]')
         await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=60_000)
@@ -368,7 +402,7 @@ async def measure(name: str, browser, base: str, server: subprocess.Popen, secon
         await page.evaluate("window.__previewBench.start()")
         await asyncio.sleep(WARM_UP_S)  # bitrate ramp-up, first face detection, alpha average
 
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=as_booth) as http:
             stats_url = f"{base}/api/kiosks/{KIOSK_ID}/stats"
             async with http.get(stats_url) as response:
                 server_before = (await response.json())["preview"]
@@ -399,7 +433,7 @@ async def measure(name: str, browser, base: str, server: subprocess.Popen, secon
     if capture:
         # The same with no preview running: how much of the time the preview's competition costs.
         await asyncio.sleep(1.0)
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=as_booth) as http:
             for _ in range(CAPTURES):
                 idle_captures.append(await capture_to_qr(http, base, photo))
 
@@ -509,7 +543,11 @@ async def run_one(name: str, passthrough: bool, browser, env: dict[str, str], se
     from aiohttp.test_utils import unused_port
 
     port = unused_port()
-    command = [sys.executable, __file__, "--serve", str(port)] + (["--passthrough"] if passthrough else [])
+    from kiosk.auth import new_token
+
+    pairing_code = new_token()
+    command = [sys.executable, __file__, "--serve", str(port), "--pairing-code", pairing_code]
+    command += ["--passthrough"] if passthrough else []
     with open(log_dir / f"{name}.log", "wb") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -517,7 +555,7 @@ async def run_one(name: str, passthrough: bool, browser, env: dict[str, str], se
             started = time.monotonic()
             await wait_until_up(f"{base}/api/artworks", server)
             startup_s = time.monotonic() - started
-            result = await measure(name, browser, base, server, seconds, capture=not passthrough)
+            result = await measure(name, browser, base, server, seconds, capture=not passthrough, pairing_code=pairing_code)
             result["server_startup_s"] = startup_s
             return result
         finally:
@@ -640,9 +678,10 @@ def main() -> None:
     parser.add_argument("--images", type=Path, help="with --check-code: write a sample preview per artwork here")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--passthrough", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pairing-code", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.passthrough)
+        serve(args.serve, args.passthrough, args.pairing_code)
         return
     if args.check_code:
         with tempfile.TemporaryDirectory(prefix="artbooth-bench-") as data_dir:

@@ -30,6 +30,9 @@ _ASYNC_DRIVERS = {
 CONNECT_TIMEOUT_S = 10
 # How long a SQLite writer waits for another's lock; writes take milliseconds, migrations longer.
 SQLITE_BUSY_TIMEOUT_S = 30
+# How long a request waits for a pooled connection. While connecting fails, SQLAlchemy does not wake
+# the requests queued behind the failed attempts: they wait this long before their 503, so keep it short.
+POOL_TIMEOUT_S = 10
 
 
 class DatabaseUnavailableError(ArtBoothError):
@@ -57,11 +60,15 @@ def create_engine(url: str) -> AsyncEngine:
     """An engine for ``url`` (from database_url); SQLite gets foreign keys and write-ahead logging turned on."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        engine = create_async_engine(
+            parsed, pool_timeout=POOL_TIMEOUT_S, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}
+        )
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
     # Pre-ping: a long-running kiosk outlives database restarts and idle-connection reaping.
-    return create_async_engine(parsed, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT_S})
+    return create_async_engine(
+        parsed, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT_S, connect_args={"timeout": CONNECT_TIMEOUT_S}
+    )
 
 
 def _configure_sqlite(dbapi_connection: object, _record: object) -> None:

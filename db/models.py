@@ -118,6 +118,13 @@ class KioskRow(Base):
     location: Mapped[str] = mapped_column(String(300), default="")
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     last_seen: Mapped[datetime | None]
+    # The SHA-256 of the booth's credential (its browser keeps the credential in a cookie); NULL
+    # while the kiosk is not paired or was revoked. A leaked database lets nobody act as a booth.
+    credential_hash: Mapped[str | None] = mapped_column(String(64))
+    paired_at: Mapped[datetime | None]
+    # The SHA-256 of the one-time pairing code staff opened, until it is used or expires.
+    pairing_code_hash: Mapped[str | None] = mapped_column(String(64))
+    pairing_expires_at: Mapped[datetime | None]
 
 
 class PhotoRow(Base):

@@ -3,8 +3,9 @@
 The invariant: no photo row without its files, no files without a photo row. Files are written
 before the row that refers to them is committed and deleted when that commit fails; a photo
 being deleted is first hidden (status "deleting"), then loses its files, then its row. What a
-crash can still leave behind (files whose commit never happened, a delete cut short) is
-finished by run_retention.
+crash can still leave behind (files whose commit never happened, temporary files of a write cut
+short, a delete cut short) and deletes whose files could not be removed (a read-only photos
+folder) are finished by run_retention.
 
 A deleted photo's download links stay behind as revoked tombstones (photo_id NULL), and expired
 links are kept for a grace period, so a visitor's old QR code is answered with why it no longer
@@ -43,7 +44,9 @@ SessionFactory = async_sessionmaker[AsyncSession]
 TOKEN_BYTES = 24
 _TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
 
-# Files older than this that no row refers to are debris of a save that never committed.
+# Files older than this that no row refers to are debris of a save that never committed, and
+# temporary files older than this are debris of a write cut short; a save takes milliseconds, so
+# retention never takes the files of a save in progress.
 ORPHAN_GRACE = timedelta(hours=1)
 
 RETENTION_ACTOR = "retention"
@@ -124,6 +127,9 @@ class SavedPhoto:
 class DeleteResult(str, enum.Enum):
     DELETED = "deleted"
     GONE = "gone"  # no such photo, or another delete got there first
+    # Hidden from everyone at once, but its files (or its row) could not be removed now, e.g. the
+    # photos folder is read-only: the next run_retention finishes the delete.
+    PENDING = "pending"
 
 
 class LinkState(str, enum.Enum):
@@ -138,7 +144,7 @@ class LinkState(str, enum.Enum):
 class RetentionReport:
     photos_deleted: int  # past the retention period, plus deletes a crash had cut short
     links_deleted: int  # expired longer than the grace period, tombstones of deleted photos included
-    orphaned_files_deleted: int
+    orphaned_files_deleted: int  # temporary files of writes cut short included
     photos_failed: int  # files that could not be deleted; hidden meanwhile, retried on the next run
 
 
@@ -206,6 +212,8 @@ class KioskRecord:
     # The artworks staff chose for this kiosk; empty: it offers every enabled artwork.
     artwork_ids: tuple[str, ...]
     last_seen: datetime | None
+    # When its screen was paired (db/booths.py); None while it is not.
+    paired_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: KioskRow) -> KioskRecord:
@@ -215,6 +223,7 @@ class KioskRecord:
             location=row.location,
             artwork_ids=tuple((row.settings or {}).get("artworks", ())),
             last_seen=row.last_seen,
+            paired_at=row.paired_at if row.credential_hash is not None else None,
         )
 
 
@@ -503,7 +512,9 @@ async def delete_photo(
     session_factory: SessionFactory, store: PhotoStore, photo_id: str, *, actor: str, now: datetime
 ) -> DeleteResult:
     """Delete a photo and its files; its links stay as revoked tombstones. Of simultaneous deletes
-    of one photo exactly one gets DELETED; the others, like deletes of unknown photos, get GONE."""
+    of one photo exactly one gets DELETED (or PENDING); the others, like deletes of unknown photos,
+    get GONE. PENDING: the photo is hidden, but its files could not be removed now; the next
+    run_retention removes them and the row."""
     _require_aware(now)
     async with session_factory() as session, session.begin():
         claimed = await _claim_for_deletion(session, photo_id)
@@ -511,7 +522,11 @@ async def delete_photo(
             _audit(session, at=now, actor=actor, action="photo.delete", subject=photo_id)
     if not claimed:
         return DeleteResult.GONE
-    await _finish_deletion(session_factory, store, photo_id)
+    try:
+        await _finish_deletion(session_factory, store, photo_id)
+    except Exception as exc:
+        log.warning("photo %s is hidden but could not be deleted now (%s); retention will finish it", photo_id, exc)
+        return DeleteResult.PENDING
     return DeleteResult.DELETED
 
 
@@ -558,7 +573,8 @@ async def run_retention(
 ) -> RetentionReport:
     """Delete photos older than ``photo_days`` days (None: keep them) with their files, leaving
     their links as tombstones; links (tombstones too) that expired ``link_grace`` or longer ago;
-    and stored files that no row refers to and are older than ``orphan_grace``."""
+    and stored files that no row refers to, and temporary files of unfinished writes, older than
+    ``orphan_grace``."""
     _require_aware(now)
     if photo_days is not None and photo_days < 1:
         raise ValueError(f"photo_days must be at least 1 (or None to keep photos), not {photo_days}")
@@ -591,6 +607,7 @@ async def run_retention(
         links_deleted = await _update_count(session, forgotten)
 
     orphans_deleted = await _delete_orphaned_files(session_factory, store, now - orphan_grace)
+    orphans_deleted += await store.delete_unfinished_writes(now - orphan_grace)
 
     report = RetentionReport(
         photos_deleted=photos_deleted,
@@ -625,7 +642,10 @@ async def _delete_orphaned_files(session_factory: SessionFactory, store: PhotoSt
     deleted = 0
     for key in candidates:
         if key not in referenced:
-            deleted += await store.delete(key)
+            try:
+                deleted += await store.delete(key)
+            except Exception as exc:  # a read-only folder, say: the others and the next run still try
+                log.warning("retention could not delete the orphaned file %s (%s); retrying next time", key, exc)
     return deleted
 
 
@@ -906,7 +926,7 @@ async def get_kiosk(session_factory: SessionFactory, kiosk_id: str) -> KioskReco
 async def register_kiosk(
     session_factory: SessionFactory, kiosk_id: str, *, name: str, location: str, actor: str, now: datetime
 ) -> KioskRecord:
-    """Add a kiosk before its booth first starts (a booth also registers itself, see touch_kiosk)."""
+    """Add a kiosk; only staff do (its booth's screen is then paired, see db/booths.py)."""
     _require_aware(now)
     if not isinstance(kiosk_id, str) or not KIOSK_ID.fullmatch(kiosk_id):
         raise InvalidEditError(f"a kiosk id is 1-64 lowercase letters, digits and dashes, not {kiosk_id!r}")
@@ -982,20 +1002,6 @@ def _kiosk_text(value: object, field: str, limit: int) -> str:
     if len(text) > limit or not text.isprintable():
         raise InvalidEditError(f"the kiosk's {field} must be at most {limit} printable characters")
     return text
-
-
-async def touch_kiosk(
-    session_factory: SessionFactory, kiosk_id: str, *, name: str, location: str, now: datetime
-) -> None:
-    """Register the kiosk on first start (as ``name`` at ``location``) and note it is alive; photos
-    may then name it. A known kiosk keeps the name and location staff gave it."""
-    _require_aware(now)
-    async with session_factory() as session, session.begin():
-        kiosk = await session.get(KioskRow, kiosk_id)
-        if kiosk is None:
-            session.add(KioskRow(id=kiosk_id, name=name, location=location, settings={}, last_seen=now))
-        else:
-            kiosk.last_seen = now
 
 
 def _audit(

@@ -8,6 +8,7 @@ ever becomes part of a path. The interface has nothing local in it except the op
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from datetime import datetime
@@ -16,8 +17,12 @@ from typing import Protocol
 
 from kiosk.files import fsync_directory, write_atomically
 
+log = logging.getLogger(__name__)
+
 SUFFIXES = (".jpg", ".png", ".webp")
 _KEY_PATTERN = re.compile(r"[0-9a-f]{32}\.(?:jpg|png|webp)")
+# What kiosk.files.write_atomically writes before renaming it to the key: ``.KEY.RANDOM.tmp``.
+_TEMPORARY_PATTERN = re.compile(r"\.[0-9a-f]{32}\.(?:jpg|png|webp)\.\w+\.tmp")
 
 
 class StoredFileMissingError(LookupError):
@@ -38,6 +43,11 @@ class PhotoStore(Protocol):
 
     async def keys_older_than(self, cutoff: datetime) -> list[str]:
         """Every key written before ``cutoff``: the candidates for the orphaned-file sweep."""
+
+    async def delete_unfinished_writes(self, cutoff: datetime) -> int:
+        """Remove what writes begun before ``cutoff`` and never finished left behind (a killed
+        service's temporary files, each possibly a whole visitor photo); how many were removed.
+        Those that cannot be removed now are left for the next call."""
 
     def local_path(self, key: str) -> Path | None:
         """A file path the web server may stream from (sendfile), or None for remote stores."""
@@ -70,6 +80,9 @@ class LocalPhotoStore:
 
     async def keys_older_than(self, cutoff: datetime) -> list[str]:
         return await asyncio.to_thread(self._keys_older_than, cutoff.timestamp())
+
+    async def delete_unfinished_writes(self, cutoff: datetime) -> int:
+        return await asyncio.to_thread(self._delete_unfinished_writes, cutoff.timestamp())
 
     def local_path(self, key: str) -> Path:
         return self._path(key)
@@ -114,3 +127,21 @@ class LocalPhotoStore:
             except FileNotFoundError:
                 continue  # deleted while we looked
         return keys
+
+    def _delete_unfinished_writes(self, cutoff: float) -> int:
+        deleted = 0
+        for path in self.root.glob("??/??/.*.tmp"):
+            if not _TEMPORARY_PATTERN.fullmatch(path.name):
+                continue
+            try:
+                # Only old ones: a young one may be a write in progress, about to be renamed to its key.
+                if path.stat().st_mtime >= cutoff:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue  # renamed or removed while we looked
+            except OSError as exc:
+                log.warning("cannot remove the unfinished write %s (%s); retried at the next sweep", path, exc.strerror)
+                continue
+            deleted += 1
+        return deleted

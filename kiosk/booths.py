@@ -41,6 +41,14 @@ class Booths:
     def status(self, kiosk_id: str) -> KioskStatus:
         return self.statuses.setdefault(kiosk_id, KioskStatus())
 
+    async def disconnect(self, kiosk_id: str) -> None:
+        """Cut the booth's screen off at once (staff revoked it, or paired another screen): its live
+        preview closes and it counts as offline until it checks in again."""
+        await self.peers.close(kiosk_id)
+        status = self.statuses.get(kiosk_id)
+        if status is not None:
+            status.last_seen = None
+
     def online(self, kiosk_id: str) -> bool:
         """Whether the booth is live: its preview is connected here, or it checked in with this
         server within ONLINE_HEARTBEATS heartbeats."""

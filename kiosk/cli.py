@@ -24,7 +24,7 @@ from kiosk.files import write_atomically
 from kiosk.qr import qr_text
 from kiosk.settings import Settings
 from kiosk.storage import SavedDownload, Storage
-from pipeline.codec import ENCODINGS, encode_image
+from pipeline.codec import ENCODINGS, encode_image, read_size
 from pipeline.errors import PipelineError
 
 log = logging.getLogger("artbooth")
@@ -225,7 +225,7 @@ async def _artworks_list_async(args: argparse.Namespace, settings: Settings) -> 
         rows = []
         for record in records:
             spec = record.spec
-            width, height = await asyncio.to_thread(_image_size, catalogue.image_path(record))
+            width, height = await asyncio.to_thread(_image_size, catalogue.image_path(record), settings.max_image_pixels)
             rows.append(
                 {
                     "id": spec.id,
@@ -247,10 +247,16 @@ async def _artworks_list_async(args: argparse.Namespace, settings: Settings) -> 
         for row in rows:
             labels = "".join(
                 label
-                for label, shown in (("  [demo]", row["demo"]), ("  [disabled]", not row["enabled"]), ("  [files missing]", not row["available"]))
+                for label, shown in (
+                    ("  [demo]", row["demo"]),
+                    ("  [disabled]", not row["enabled"]),
+                    ("  [files missing]", not row["available"]),
+                    ("  [image unreadable]", row["available"] and row["width"] is None),
+                )
                 if shown
             )
-            print(f"{row['id']:<28} {row['width']}x{row['height']:<6} {row['title']} - {row['artist']}{labels}")
+            size = f"{row['width']}x{row['height']}" if row["width"] is not None else "?"
+            print(f"{row['id']:<28} {size:<11} {row['title']} - {row['artist']}{labels}")
     return ExitCode.OK
 
 
@@ -377,11 +383,12 @@ def _read_input(path: Path, max_bytes: int) -> bytes:
         raise InputNotFoundError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.size
+def _image_size(path: Path, max_pixels: int) -> tuple[int, int] | tuple[None, None]:
+    """The image's size from its header; (None, None) for a file that is missing or cannot be read."""
+    try:
+        return read_size(path.read_bytes(), max_pixels=max_pixels)
+    except (OSError, PipelineError):
+        return None, None
 
 
 def _print_json(value: object) -> None:

@@ -43,8 +43,14 @@ DASHBOARD_FIELDS = (
     "privacy_notice",
 )
 
+# What a multipart form adds around the largest photo (part headers, the other fields).
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
 # The privacy notice fills one card on the booth's screen.
 MAX_PRIVACY_NOTICE_CHARS = 2000
+# Broken input: the longest a link or a photo is kept, a century; dates computed from larger values
+# do not fit a datetime (a link of 10**20 hours was accepted, then every capture answered 500).
+MAX_KEPT_DAYS = 36_500
 
 # Where a value came from, as Settings.sources records it (absent: the default).
 SOURCE_FILE = "file"
@@ -78,6 +84,9 @@ class Settings:
     # Decompression-bomb guard: images whose header declares more pixels are refused unread.
     max_image_pixels: int = 40_000_000
     max_upload_bytes: int = 30 * 1024 * 1024
+    # Broken input (web/artwork_uploads.py): an uploaded artwork image must be at least this many
+    # pixels on its shorter side; smaller ones fill a booth's screen as a blur (a 1x1 was accepted).
+    min_artwork_side_px: int = 200
 
     segmenter: str = "modnet"
     matting_long_side: int = 512
@@ -116,11 +125,16 @@ class Settings:
     retention_interval_minutes: int = 60
     # Download counts are written in batches; a crash loses at most this many seconds of counts.
     download_count_flush_seconds: float = 2.0
+    # Outages (web/availability.py): what a 503 asks clients to wait before trying again
+    # (Retry-After) while the database cannot be used, or a delete waits for the next retention run.
+    unavailable_retry_after_seconds: int = 30
 
     # The booth's screen: back to the attract screen after this long without a touch.
     kiosk_idle_seconds: int = 60
     kiosk_countdown_seconds: int = 3
     kiosk_heartbeat_seconds: int = 15
+    # Booth pairing (web/kiosk.py): how long the one-time pairing link staff open on a booth works.
+    kiosk_pairing_minutes: int = 10
     # Preview frames rendered at once in this process (one per core); more kiosks share them.
     preview_threads: int = 2
 
@@ -163,6 +177,25 @@ class Settings:
     # values is rehashed with these at its next sign-in.
     password_hash_memory_mib: int = 64
     password_hash_time_cost: int = 3
+
+    # Bounded memory and connections (web/limits.py). Request bodies in flight across the whole
+    # service, in bytes: a body that would go over waits outside (503 with Retry-After) before it
+    # is read. Each admitted photo is read into memory once for the compose workers, so this bounds
+    # what a flood of uploads can make the service hold; it must take at least one largest upload.
+    max_inflight_upload_bytes: int = 64 * 1024 * 1024
+    # Per client address, on the public endpoints (/compose, /api/compose, /p/..., /kiosk/...,
+    # /api/kiosks/...): requests per minute and requests at once; more get 429 with Retry-After.
+    # Generous: a museum's phones may share one address behind its router.
+    public_requests_per_minute: int = 1200
+    public_concurrent_requests: int = 32
+    # Slow clients: a request's headers must arrive within this many seconds of the connection
+    # opening (or of their first byte on a kept-alive one), its body within this many seconds of
+    # its headers; else the connection is closed. Idle kept-alive connections close after
+    # idle_connection_seconds; one client address holds at most max_connections_per_address.
+    request_header_timeout_seconds: float = 10.0
+    request_body_timeout_seconds: float = 60.0
+    idle_connection_seconds: float = 75.0
+    max_connections_per_address: int = 128
 
     # Where each value that is not a default came from (SOURCE_FILE, SOURCE_ENV, SOURCE_DASHBOARD).
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -236,6 +269,8 @@ class Settings:
             raise SettingsError(f"port must be 1-65535, not {self.port}")
         if self.max_image_pixels <= 0 or self.max_upload_bytes <= 0:
             raise SettingsError("max_image_pixels and max_upload_bytes must be positive")
+        if self.min_artwork_side_px < 1:
+            raise SettingsError("min_artwork_side_px must be at least 1")
         if self.harmonize_targets not in HARMONIZE_TARGETS:
             raise SettingsError(
                 f"harmonize_targets must be one of {', '.join(HARMONIZE_TARGETS)}, not {self.harmonize_targets!r}"
@@ -249,6 +284,8 @@ class Settings:
             raise SettingsError("kiosk_idle_seconds must be at least 10")
         if not 0 <= self.kiosk_countdown_seconds <= 10:
             raise SettingsError("kiosk_countdown_seconds must be 0-10")
+        if not 1 <= self.kiosk_pairing_minutes <= 24 * 60:
+            raise SettingsError("kiosk_pairing_minutes must be 1-1440")
         if self.kiosk_heartbeat_seconds < 1 or self.preview_threads < 1:
             raise SettingsError("kiosk_heartbeat_seconds and preview_threads must be at least 1")
         if self.artwork_cache_size < 1:
@@ -267,10 +304,19 @@ class Settings:
         for name in ("photo_retention_days", "expired_link_grace_days"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must be 0 or more")
+        for name, most in (
+            ("photo_retention_days", MAX_KEPT_DAYS),
+            ("expired_link_grace_days", MAX_KEPT_DAYS),
+            ("download_link_hours", MAX_KEPT_DAYS * 24),
+        ):
+            if getattr(self, name) > most:
+                raise SettingsError(f"{name} must be at most {most:,}")
         if self.download_count_flush_seconds <= 0:
             raise SettingsError("download_count_flush_seconds must be positive")
         if self.retention_interval_minutes < 1:
             raise SettingsError("retention_interval_minutes must be at least 1")
+        if self.unavailable_retry_after_seconds < 1:
+            raise SettingsError("unavailable_retry_after_seconds must be at least 1")
         if self.preview_matte_long_side < 64:
             raise SettingsError("preview_matte_long_side must be at least 64")
         if self.preview_face_interval_s <= 0:
@@ -298,6 +344,23 @@ class Settings:
                 raise SettingsError(f"{name} must be at least 1")
         if self.password_hash_memory_mib < 8:
             raise SettingsError("password_hash_memory_mib must be at least 8")
+        # Bounded memory and connections.
+        if self.max_inflight_upload_bytes < self.max_request_bytes:
+            raise SettingsError(
+                f"max_inflight_upload_bytes must be at least max_upload_bytes plus {MULTIPART_OVERHEAD_BYTES:,} "
+                f"bytes of form overhead ({self.max_request_bytes:,}), or the largest photo could never be sent"
+            )
+        for name in ("public_requests_per_minute", "public_concurrent_requests", "max_connections_per_address"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        for name in ("request_header_timeout_seconds", "request_body_timeout_seconds", "idle_connection_seconds"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive")
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest request body taken: the largest photo and its multipart form around it."""
+        return self.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
 
     def describe(self) -> dict[str, object]:
         """Settings as plain JSON-friendly values, for `artbooth settings` and logs; passwords masked."""

@@ -3,6 +3,14 @@
 Phones, scanners and editors hand us grayscale, RGBA, 16-bit, CMYK and EXIF-rotated files;
 those are converted. Empty, non-image, truncated and oversized files are refused before
 any large allocation happens.
+
+Pillow's format plugins are parsers of untrusted bytes: besides OSError (a file that ends
+early, a decoder that gives up) they let through whatever their parsing trips over on
+nonsense: ValueError, SyntaxError, struct.error, EOFError, IndexError, KeyError, TypeError,
+ZeroDivisionError (all found by fuzzing), and more in formats nobody fuzzed. Each is the
+file's fault, never a reason for a 500, so every Exception from a Pillow call becomes one of
+our errors (pipeline/errors.py); the guarded calls are kept small so that our own code is not
+among them.
 """
 
 from __future__ import annotations
@@ -21,7 +29,40 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
-    """Decode ``data`` to an RGB uint8 array with the EXIF orientation applied."""
+    """Decode ``data`` to an RGB uint8 array with the EXIF orientation applied.
+
+    Raises only the pipeline's image errors: EmptyImageError, NotAnImageError (no format we
+    know), ImageTooLargeError, and TruncatedImageError for a file whose format we know but whose
+    header, pixels or EXIF cannot be read (cut short, or damaged).
+    """
+    image = _open(data, max_pixels=max_pixels)
+    width, height = image.size
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.load()
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(max_pixels, size=(width, height)) from None
+    except Exception:
+        raise TruncatedImageError() from None
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:
+        raise TruncatedImageError("its EXIF data, which says which way up the picture goes, is damaged") from None
+    try:
+        return _to_rgb8(image)
+    except Exception:
+        raise NotAnImageError(f"its pixels (mode {image.mode}) cannot be converted to colour") from None
+
+
+def read_size(data: bytes, *, max_pixels: int) -> tuple[int, int]:
+    """The width and height ``data`` declares, read from its header alone (no pixels are
+    decoded); the same errors as decode_image for a file that cannot be opened."""
+    return _open(data, max_pixels=max_pixels).size
+
+
+def _open(data: bytes, *, max_pixels: int) -> Image.Image:
+    """The image with its header read and its size checked against ``max_pixels``, pixels not yet decoded."""
     if not data:
         raise EmptyImageError()
     try:
@@ -35,27 +76,16 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
         # Pillow's own hard limit fired before we could read the size; its message has the count.
         match = re.search(r"\((\d+) pixels\)", str(exc))
         raise ImageTooLargeError(max_pixels, pixels=int(match.group(1)) if match else None) from None
+    except Exception:
+        # A format plugin knew the first bytes and then could not read the header.
+        raise TruncatedImageError("its header cannot be read") from None
 
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLargeError(max_pixels, size=(width, height))
-    if width == 0 or height == 0:
+    if width <= 0 or height <= 0:
         raise NotAnImageError("it has no pixels")
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image.load()
-    except Image.DecompressionBombError:
-        raise ImageTooLargeError(max_pixels, size=(width, height)) from None
-    except (OSError, SyntaxError):
-        # Pillow reports a file that ends early, or whose data stops making sense, this way.
-        raise TruncatedImageError() from None
-    except ValueError as exc:
-        raise NotAnImageError(str(exc)) from None
-
-    image = ImageOps.exif_transpose(image)
-    return _to_rgb8(image)
+    return image
 
 
 def _to_rgb8(image: Image.Image) -> np.ndarray:

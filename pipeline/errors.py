@@ -16,8 +16,10 @@ class NotAnImageError(PipelineError):
 
 
 class TruncatedImageError(PipelineError):
-    def __init__(self) -> None:
-        super().__init__("the image file is truncated or corrupt; it ends before the picture does")
+    """A file in a format we know whose header, pixels or EXIF cannot be read: cut short, or damaged."""
+
+    def __init__(self, detail: str = "it ends before the picture does") -> None:
+        super().__init__(f"the image file is truncated or corrupt; {detail}")
 
 
 class ImageTooLargeError(PipelineError):

@@ -4,6 +4,8 @@ and API tokens made the way an administrator makes them."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 import aiohttp
@@ -12,6 +14,8 @@ from aiohttp.test_utils import TestServer
 from db import api_tokens, staff
 from db.models import StaffRole
 from kiosk.auth import Passwords
+from kiosk.settings import Settings
+from servers import running
 from web.keys import STORAGE_KEY
 
 # Cheap hashes keep sign-ins fast; the defaults are tested by the staff tests.
@@ -30,6 +34,14 @@ async def add_staff(server: TestServer) -> None:
             sessions, username=name, password_hash=passwords.hash(password), role=role, actor="test",
             now=datetime.now(timezone.utc),
         )
+
+
+@asynccontextmanager
+async def running_with_staff(settings: Settings, app=None) -> AsyncIterator[TestServer]:
+    """The service (or ``app``) on loopback, with the staff users of add_staff."""
+    async with running(settings, app) as server:
+        await add_staff(server)
+        yield server
 
 
 def browser() -> aiohttp.ClientSession:

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer, unused_port
 
 from kiosk.settings import Settings
 from web.app import create_app
+from web.limits import GuardedAppRunner
 
 
 def loopback_settings(data_dir: Path, models_dir: Path, **environ: str) -> Settings:
@@ -28,10 +29,17 @@ def loopback_settings(data_dir: Path, models_dir: Path, **environ: str) -> Setti
     )
 
 
+class GuardedTestServer(TestServer):
+    """aiohttp's test server with the service's own connection limits (as `artbooth serve` runs)."""
+
+    async def _make_runner(self, **kwargs) -> GuardedAppRunner:
+        return GuardedAppRunner(self.app, **kwargs)
+
+
 @asynccontextmanager
 async def running(settings: Settings, app: web.Application | None = None) -> AsyncIterator[TestServer]:
     """The app (by default the service's own) serving on ``settings.port`` until the block ends."""
-    server = TestServer(app if app is not None else create_app(settings), host="127.0.0.1", port=settings.port)
+    server = GuardedTestServer(app if app is not None else create_app(settings), host="127.0.0.1", port=settings.port)
     await server.start_server()
     try:
         yield server

@@ -20,12 +20,13 @@ from aiohttp import web
 from PIL import Image
 from sqlalchemy import select, update
 
-from api_helpers import ADMIN, CHEAP_HASHES, OPERATOR, add_staff, bearer, browser, new_token, sign_in
+from api_helpers import ADMIN, CHEAP_HASHES, OPERATOR, bearer, browser, new_token, running_with_staff, sign_in
+from booth_helpers import registered_kiosk
 from db import service
 from db.models import ApiTokenRow, AuditRow
 from imagefiles import encoded
 from pipeline.harmonize.harmonizer import GENTLE_SHARE
-from servers import loopback_settings, running
+from servers import loopback_settings
 from web.app import create_app
 from web.keys import POOL_KEY, STORAGE_KEY
 
@@ -50,8 +51,7 @@ async def broken(request: web.Request) -> web.Response:
 async def server(api_settings):
     app = create_app(api_settings)
     app.router.add_get("/api/v1/test/broken", broken)  # stands for a handler with a bug
-    async with running(api_settings, app) as test_server:
-        await add_staff(test_server)
+    async with running_with_staff(api_settings, app) as test_server:
         yield test_server
 
 
@@ -212,7 +212,7 @@ async def test_a_composition_is_stored_and_its_download_link_serves_the_photo_un
     server, http, admin_token, astronaut_jpeg
 ):
     sessions = server.app[STORAGE_KEY].sessions
-    await service.touch_kiosk(sessions, "entrance", name="Entrance", location="Hall", now=datetime.now(timezone.utc))
+    await registered_kiosk(sessions, "entrance", name="Entrance", location="Hall", seen=datetime.now(timezone.utc))
     artwork = await first_artwork(http, server, admin_token)
     status, body, headers = await call(
         http, server, "POST", "/api/v1/compositions", headers=bearer(admin_token),
@@ -477,8 +477,8 @@ async def test_artworks_can_be_added_edited_reordered_and_deleted(server, http, 
 
 async def test_kiosks_are_listed_with_their_live_statistics(server, http):
     token = await new_token(server, "kiosks:read", name="monitoring")
-    await service.touch_kiosk(
-        server.app[STORAGE_KEY].sessions, "garden", name="Garden", location="Terrace", now=datetime.now(timezone.utc)
+    await registered_kiosk(
+        server.app[STORAGE_KEY].sessions, "garden", name="Garden", location="Terrace", seen=datetime.now(timezone.utc)
     )
     status, body, _ = await call(http, server, "GET", "/api/v1/kiosks", headers=bearer(token))
     assert status == 200

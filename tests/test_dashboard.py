@@ -19,7 +19,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import update
 
-from api_helpers import ADMIN, CHEAP_HASHES, OPERATOR, add_staff, browser, sign_in
+from api_helpers import ADMIN, CHEAP_HASHES, OPERATOR, add_staff, browser, running_with_staff, sign_in
+from booth_helpers import paired_booth, registered_kiosk
 from db import service
 from db.models import PhotoRow
 from fakecamera import CHROMIUM, CHROMIUM_ARGS
@@ -54,7 +55,7 @@ def _picture(seed: int, size: tuple[int, int] = (160, 120)) -> bytes:
 async def _save(server, *, artwork: str = MEADOW, kiosk: str | None = None, total_ms: float = 1000.0, raw: bytes | None = None):
     storage = server.app[STORAGE_KEY]
     if kiosk is not None:
-        await service.touch_kiosk(storage.sessions, kiosk, name=kiosk, location="", now=datetime.now(timezone.utc))
+        await registered_kiosk(storage.sessions, kiosk, seen=datetime.now(timezone.utc))
     return await storage.save(_picture(int(total_ms)), _report(total_ms), artwork_id=artwork, kiosk_id=kiosk, raw_photo=raw)
 
 
@@ -86,8 +87,7 @@ def dashboard_settings(tmp_path_factory, models_dir):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(dashboard_settings):
-    async with running(dashboard_settings) as test_server:
-        await add_staff(test_server)
+    async with running_with_staff(dashboard_settings) as test_server:
         yield test_server
 
 
@@ -115,8 +115,8 @@ async def test_overview_counts_photos_by_day_pipeline_times_kiosks_and_recent_pr
     long_ago = await _save(server, total_ms=50_000)
     await _move(server, long_ago.photo_id, now - timedelta(days=8))  # outside the 7 days
     # A booth gone quiet an hour ago, and one that checks in now.
-    await service.touch_kiosk(server.app[STORAGE_KEY].sessions, "cellar", name="Cellar", location="", now=now - timedelta(hours=1))
-    async with aiohttp.ClientSession() as booth:
+    await registered_kiosk(server.app[STORAGE_KEY].sessions, "cellar", name="Cellar", seen=now - timedelta(hours=1))
+    async with await paired_booth(server, "front-door") as booth:
         async with booth.post(server.make_url("/api/kiosks/front-door/heartbeat")) as response:
             assert response.status == 200
     logging.getLogger("kiosk.booths").warning("camera of booth %s unplugged <b>", "front-door")
@@ -381,7 +381,7 @@ async def test_dashboard_settings_take_effect_at_once_and_survive_a_restart(tmp_
             # In effect at once: the next download link, the booth's notice, the pipeline's defaults.
             saved = await _save(first)
             assert saved.url.startswith(booth_url + "/p/")
-            async with aiohttp.ClientSession() as kiosk:
+            async with await paired_booth(first, "lobby") as kiosk:
                 async with kiosk.get(first.make_url("/kiosk/lobby")) as response:
                     assert "Photos stay 14 days. Ask staff to delete yours." in await response.text()
                 form = aiohttp.FormData()

@@ -14,7 +14,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-from db import service, staff
+from booth_helpers import paired_booth, registered_kiosk
+from db import booths, service, staff
 from db.models import AuditRow, StaffRole
 from fakecamera import CHROMIUM, CHROMIUM_ARGS
 from imagefiles import encoded
@@ -289,7 +290,7 @@ async def test_kiosks_are_registered_edited_and_offer_the_artworks_staff_chose(b
         await service.update_kiosk(sessions, "hall-1", artwork_ids=["gone"], actor="otto", now=now)
 
     # The booth's own check-ins keep staff's name; with all of its artworks disabled it offers the rest.
-    await service.touch_kiosk(sessions, "hall-1", name="hall-1", location="", now=now)
+    await booths.note_seen(sessions, "hall-1", now=now)
     [listed] = await service.list_kiosks(sessions)
     assert listed.name == "Hall one" and listed.last_seen == now
     for artwork_id in ids[:2]:
@@ -414,6 +415,8 @@ async def test_staff_upload_an_artwork_draw_its_boxes_and_find_it_in_the_kiosk_c
                 assert shown == pytest.approx(expected, abs=0.01), region
             assert await page.is_visible('.drawing .box[data-region="full-body"]')
 
+            # Signed-in staff may open a registered booth's page (to try it) without pairing their browser.
+            await registered_kiosk(server.app[STORAGE_KEY].sessions, "lobby-1")
             await page.goto(str(server.make_url("/kiosk/lobby-1")))
             await page.click("#attract")
             card = page.locator('#carousel [data-artwork="evening-harbour"]')
@@ -549,10 +552,10 @@ async def test_operators_register_a_kiosk_choose_its_artworks_and_its_carousel_o
         page = await response.text()
     assert "East wing" in page and "1 chosen artwork" in page and 'href="/kiosk/east-wing"' in page
 
-    async with aiohttp.ClientSession() as booth:
+    async with await paired_booth(server, "east-wing") as booth, await paired_booth(server, "west-wing") as west:
         async with booth.get(server.make_url("/kiosk/east-wing")) as response:
             assert kiosk_artworks(await response.text()) == [chosen]
-        async with booth.get(server.make_url("/kiosk/west-wing")) as response:
+        async with west.get(server.make_url("/kiosk/west-wing")) as response:
             assert len(kiosk_artworks(await response.text())) > 1  # nothing chosen: every enabled artwork
         # The booth's own API holds to the choice too, not only its carousel.
         other = DEMO_ARTWORKS[0].spec.id

@@ -1,10 +1,17 @@
 """The booth as a visitor meets it: Debian's Chromium with a fake camera playing a real portrait,
-driven by Playwright, against the real server on loopback; plus its HTTP edges."""
+driven by Playwright, against the real server on loopback, its screen paired through the real
+pairing link; plus its HTTP edges.
+
+Every artwork this server offers has staff-typed text that tries to end or comment out the
+script the booth's page embeds its artworks in: the booth must still render all of them, with
+their literal titles, and work."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timezone
+from pathlib import Path
 
 import aiohttp
 import cv2
@@ -12,26 +19,53 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
+from booth_helpers import paired_booth, pairing_link
+from db import booths as booth_access
 from fakecamera import CHROMIUM, CHROMIUM_ARGS, fake_camera_args, visitor_in_room, write_y4m
 from imagefiles import decode_qr, encoded
 from servers import loopback_settings, running
+from kiosk.catalogue import ArtworkEdit
 from kiosk.settings import Settings
-from web.keys import BOOTHS_KEY
-
+from web.keys import BOOTHS_KEY, CATALOGUE_KEY, STORAGE_KEY
+from web.kiosk import BOOTH_COOKIE, BOOTH_HEADER
 
 
 # One server for the module: starting one (compose worker, preview models) takes seconds.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
+# Text that would end the artworks' <script> ("</script>"), or comment out the rest of the page
+# ("<!--<script>" opens an escaped script block the next "</script>" does not end), and line
+# separators that end a line inside older JavaScript strings.
+HOSTILE = "<!--<script> </script> \u2028 & \u2029 -->"
+
+
+def _write_folder_artwork(folder: Path, grace_hopper: np.ndarray) -> None:
+    """An artwork from the artworks folder whose sidecar carries HOSTILE verbatim in every text field
+    (the dashboard folds U+2028 into a space; a sidecar keeps it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(folder / "script-test.jpg"), cv2.resize(grace_hopper, (640, 480))[:, :, ::-1])
+    boxes = {framing: [0.3, 0.3, 0.7, 1.0] for framing in ("close-up", "half-body", "full-body")}
+    sidecar = {"title": f"Folder {HOSTILE}", "artist": f"Painter {HOSTILE}", "year": HOSTILE[:60], "boxes": boxes}
+    (folder / "script-test.json").write_text(json.dumps(sidecar, ensure_ascii=False), encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
-def booth_settings(tmp_path_factory, models_dir) -> Settings:
-    return loopback_settings(tmp_path_factory.mktemp("data"), models_dir, ARTBOOTH_KIOSK_COUNTDOWN_SECONDS="1")
+def booth_settings(tmp_path_factory, models_dir, grace_hopper) -> Settings:
+    settings = loopback_settings(tmp_path_factory.mktemp("data"), models_dir, ARTBOOTH_KIOSK_COUNTDOWN_SECONDS="1")
+    _write_folder_artwork(settings.resolved_artworks_dir, grace_hopper)
+    return settings
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server(booth_settings):
     async with running(booth_settings) as test_server:
+        # Staff gave every demo hostile text in the dashboard too.
+        catalogue = test_server.app[CATALOGUE_KEY]
+        for record in await catalogue.records():
+            if record.spec.demo:
+                edit = ArtworkEdit(title=f"{record.spec.title} {HOSTILE}", artist=HOSTILE, year=HOSTILE[:60])
+                await catalogue.update(record.spec.id, edit, actor="test")
         yield test_server
 
 
@@ -39,6 +73,24 @@ async def server(booth_settings):
 async def http():
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def booth(server):
+    """A booth screen paired over HTTP, for the tests that need no browser."""
+    async with await paired_booth(server, "booth-3") as client:
+        yield client
+
+
+async def _pair_in_browser(page, server, kiosk_id: str) -> dict[str, str]:
+    """Pair the browser's screen as staff do on a booth: open the pairing link, confirm. Returns the
+    headers that let the test's own HTTP client speak as that booth."""
+    await page.goto(await pairing_link(server, kiosk_id))
+    await page.click("#pair")
+    await page.wait_for_url(f"**/kiosk/{kiosk_id}")
+    [cookie] = [c for c in await page.context.cookies(str(server.make_url(f"/api/kiosks/{kiosk_id}/stats"))) if c["name"] == BOOTH_COOKIE]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == f"/api/kiosks/{kiosk_id}"
+    return {"Cookie": f"{BOOTH_COOKIE}={cookie['value']}", BOOTH_HEADER: "1"}
 
 
 @pytest.fixture
@@ -77,7 +129,14 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
         browser = await _browser(playwright, *fake_camera_args(camera_file))
         try:
             page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-            await page.goto(str(server.make_url("/kiosk/booth-1")))
+            as_booth = await _pair_in_browser(page, server, "booth-1")
+            # Every artwork is in the carousel, under its literal title, hostile text and all.
+            await page.click("#attract")
+            captions = await page.eval_on_selector_all("#carousel .artwork span", "spans => spans.map(s => s.textContent)")
+            offered = [record.spec.title for record in await server.app[CATALOGUE_KEY].offered_at("booth-1")]
+            assert captions == offered and len(offered) == 4 and all(HOSTILE.split()[0] in title for title in offered)
+            assert any("\u2028" in title for title in captions)
+            await page.reload()
             await _start_preview(page)
             await page.wait_for_function("document.getElementById('live').videoWidth > 0", timeout=30_000)
 
@@ -91,7 +150,7 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
             assert fps >= 20
             assert last["width"] == 640  # the meadow (16:9) fitted into the 640x480 camera frame
 
-            async with http.get(server.make_url("/api/kiosks/booth-1/stats")) as response:
+            async with http.get(server.make_url("/api/kiosks/booth-1/stats"), headers=as_booth) as response:
                 stats = await response.json()
             assert stats["preview"]["connection"] == "connected" and stats["preview"]["fps_in"] > 0
 
@@ -111,7 +170,7 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
             await page.reload()
             await _start_preview(page)
             assert server.app[BOOTHS_KEY].peers.kiosk_ids() == ["booth-1"]
-            async with http.get(server.make_url("/api/kiosks/booth-1/stats")) as response:
+            async with http.get(server.make_url("/api/kiosks/booth-1/stats"), headers=as_booth) as response:
                 assert (await response.json())["preview"]["connection"] == "connected"
         finally:
             await browser.close()
@@ -129,7 +188,7 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
     assert downloaded in [p.read_bytes() for p in booth_settings.resolved_photos_dir.rglob("*.jpg")]
 
 
-async def test_the_booth_reconnects_by_itself_when_its_connection_drops(server, http, camera_file):
+async def test_the_booth_reconnects_by_itself_when_its_connection_drops_but_not_once_revoked(server, http, camera_file):
     from playwright.async_api import async_playwright
 
     peers = server.app[BOOTHS_KEY].peers
@@ -137,7 +196,7 @@ async def test_the_booth_reconnects_by_itself_when_its_connection_drops(server, 
         browser = await _browser(playwright, *fake_camera_args(camera_file))
         try:
             page = await browser.new_page()
-            await page.goto(str(server.make_url("/kiosk/booth-2")))
+            await _pair_in_browser(page, server, "booth-2")
             await _start_preview(page)
             first_peer = await page.evaluate_handle("window.kioskPeer()")
 
@@ -152,6 +211,14 @@ async def test_the_booth_reconnects_by_itself_when_its_connection_drops(server, 
             before = await page.evaluate(RECEIVED_VIDEO)
             await page.wait_for_timeout(2000)
             after = await page.evaluate(RECEIVED_VIDEO)
+
+            # Staff revoke the booth (as the Kiosks page's "Revoke" does): its preview closes at once,
+            # its reconnection is refused, and the screen says it must be set up again.
+            await booth_access.revoke(server.app[STORAGE_KEY].sessions, "booth-2", actor="test", now=datetime.now(timezone.utc))
+            await server.app[BOOTHS_KEY].disconnect("booth-2")
+            assert "booth-2" not in peers.kiosk_ids()
+            await page.wait_for_selector("text=This booth is not set up yet", timeout=60_000)
+            assert "booth-2" not in peers.kiosk_ids()
         finally:
             await browser.close()
     assert after["frames"] - before["frames"] > 20, "the new connection brings the preview back"
@@ -164,7 +231,7 @@ async def test_no_camera_shows_a_message_not_a_blank_page(server):
         browser = await _browser(playwright)  # no fake camera: this machine has none
         try:
             page = await browser.new_page()
-            await page.goto(str(server.make_url("/kiosk/booth-1")))
+            await _pair_in_browser(page, server, "booth-4")
             await page.click("#attract")
             await page.click('#carousel [data-artwork="demo-golden-meadow"]')
             await page.wait_for_selector("#problem.active", timeout=15_000)
@@ -174,14 +241,19 @@ async def test_no_camera_shows_a_message_not_a_blank_page(server):
     assert title in ("No camera is connected", "The camera is switched off for this screen", "The camera is not available")
 
 
-async def test_the_kiosk_page_uses_only_local_assets(server, http):
-    async with http.get(server.make_url("/kiosk/booth-1")) as response:
+async def test_the_kiosk_page_uses_only_local_assets(server, http, booth):
+    async with booth.get(server.make_url("/kiosk/booth-3")) as response:
         assert response.status == 200
         page = await response.text()
     assert 'src="/static/kiosk.js"' in page and 'href="/static/kiosk.css"' in page
     assert "http://" not in page and "https://" not in page
-    artworks = json.loads(page.split('<script type="application/json" id="artworks">')[1].split("</script>")[0])
-    assert {"demo-golden-meadow", "demo-velvet-studio"} <= {a["id"] for a in artworks}
+    embedded = page.split('<script type="application/json" id="artworks">')[1].split("</script>")[0]
+    # Nothing staff typed can end the script or open a comment in it; the JSON still reads back whole.
+    assert not any(character in embedded for character in "<>&\u2028\u2029")
+    artworks = json.loads(embedded)
+    assert {"demo-golden-meadow", "demo-velvet-studio", "script-test"} <= {a["id"] for a in artworks}
+    hostile = next(a for a in artworks if a["id"] == "script-test")
+    assert (hostile["title"], hostile["artist"]) == (f"Folder {HOSTILE}", f"Painter {HOSTILE}")
     for asset in ("/static/kiosk.js", "/static/kiosk.css"):
         async with http.get(server.make_url(asset)) as response:
             assert response.status == 200
@@ -189,8 +261,8 @@ async def test_the_kiosk_page_uses_only_local_assets(server, http):
         assert response.status == 404
 
 
-async def test_bad_offers_get_400_with_a_message(server, http):
-    url = server.make_url("/api/kiosks/booth-1/offer")
+async def test_bad_offers_get_400_with_a_message(server, booth):
+    url = server.make_url("/api/kiosks/booth-3/offer")
     cases = [
         (b"not json", 400, "JSON"),
         (json.dumps({"sdp": "v=0", "type": "offer"}).encode(), 400, "artwork"),
@@ -199,12 +271,12 @@ async def test_bad_offers_get_400_with_a_message(server, http):
         (json.dumps({"sdp": "v=0", "type": "offer", "artwork": "no-such-painting"}).encode(), 404, "does not offer an artwork"),
     ]
     for body, status, message in cases:
-        async with http.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+        async with booth.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
             assert response.status == status, (body, await response.text())
             assert message in (await response.json())["error"]
 
 
-async def test_a_second_capture_while_one_runs_is_refused_politely(server, http, astronaut):
+async def test_a_second_capture_while_one_runs_is_refused_politely(server, booth, astronaut):
     def form() -> aiohttp.FormData:
         data = aiohttp.FormData()
         data.add_field("artwork", "demo-golden-meadow")
@@ -212,12 +284,12 @@ async def test_a_second_capture_while_one_runs_is_refused_politely(server, http,
         return data
 
     async def capture() -> tuple[int, dict]:
-        async with http.post(server.make_url("/api/kiosks/booth-1/capture"), data=form()) as response:
+        async with booth.post(server.make_url("/api/kiosks/booth-3/capture"), data=form()) as response:
             return response.status, await response.json()
 
     first = asyncio.create_task(capture())
     for _ in range(200):  # until the server is busy with the first one
-        async with http.get(server.make_url("/api/kiosks/booth-1/stats")) as response:
+        async with booth.get(server.make_url("/api/kiosks/booth-3/stats")) as response:
             if (await response.json())["capturing"]:
                 break
         await asyncio.sleep(0.02)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import signal
 from pathlib import Path
 
 from aiohttp import web
@@ -21,7 +22,7 @@ from kiosk.settings import Settings
 from kiosk.storage import Storage
 from kiosk.workers import ComposePool
 from pipeline.codec import decode_image
-from web import dashboard, dashboard_artworks, dashboard_kiosks, kiosk, pages, staff, tokens_page, visitor
+from web import availability, dashboard, dashboard_artworks, dashboard_kiosks, kiosk, limits, pages, staff, tokens_page, visitor
 from web.api import problems
 from web.api import routes as api_routes
 from web.keys import CATALOGUE_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY, THUMBNAILS_KEY
@@ -34,12 +35,13 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        # Multipart overhead on top of the largest photo we accept.
-        client_max_size=settings.max_upload_bytes + 64 * 1024,
+        client_max_size=settings.max_request_bytes,
         # Problems outermost: every error under /api/v1, the staff middleware's refusals too, leaves as one.
-        middlewares=[problems.middleware, staff.middleware],
+        # The limits next: a request over them is refused before anything else reads or does anything.
+        middlewares=[problems.middleware, limits.middleware, availability.middleware, staff.middleware],
     )
     app[SETTINGS_KEY] = settings
+    limits.setup(app, settings)
     app[THUMBNAILS_KEY] = {}
     app.router.add_get("/", gallery_page)
     app.router.add_post("/compose", compose_page)
@@ -160,6 +162,23 @@ async def compose_page(request: web.Request) -> web.Response:
 
 
 def serve(settings: Settings) -> None:
+    """Run the service until SIGINT or SIGTERM."""
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    log.info("serving on http://%s:%d (public URL %s)", settings.host, settings.port, settings.resolved_public_url)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    limits.return_freed_memory_promptly()
+    asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    runner = limits.GuardedAppRunner(create_app(settings))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await runner.setup()  # the app's start: database opened and checked, artworks imported, workers warm
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        # Only now: whoever waits for this line (a supervisor, a booth's start script) may send requests.
+        log.info("serving on http://%s:%d (public URL %s)", settings.host, settings.port, settings.resolved_public_url)
+        await stop.wait()
+    finally:
+        await runner.cleanup()

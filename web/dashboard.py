@@ -16,6 +16,7 @@ import collections
 import dataclasses
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time as day_time, timedelta, timezone
@@ -34,6 +35,7 @@ from kiosk.errors import ArtBoothError
 from kiosk.settings import DASHBOARD_FIELDS, SettingsError
 from kiosk.workers import PoolBusyError
 from pipeline.types import ReferenceMode
+from web import availability
 from web import dashboard_pages as pages
 from web.dashboard_pages import KioskOnline, PhotoFilters, Problem, Viewer
 from web.keys import BOOTHS_KEY, CATALOGUE_KEY, POOL_KEY, STORAGE_KEY
@@ -44,6 +46,12 @@ log = logging.getLogger(__name__)
 
 PHOTOS_PER_PAGE = 24
 AUDIT_PER_PAGE = 50
+# The highest ?page= a list answers: far beyond any museum's photos or audit log, and small enough
+# that the row offset stays a number every database takes (a 20-digit page was a 500).
+MAX_PAGE = 1_000_000
+# The days the photo filter takes: every photo's day, with room on both sides; bounded so that the
+# day after "To" (where its range ends) always exists (To=9999-12-31 was a 500).
+FIRST_FILTER_DAY, LAST_FILTER_DAY = date(2000, 1, 1), date(2999, 12, 31)
 # The problems the Overview lists: the newest this many warnings and errors of the service's loggers.
 RECENT_PROBLEMS = 50
 SERVICE_LOGGERS = ("web", "kiosk", "db", "streaming", "pipeline")
@@ -138,10 +146,11 @@ def _notice(request: web.Request) -> str | None:
 
 
 def _page_number(request: web.Request) -> int:
-    try:
-        return max(1, int(request.query.get("page", "1")))
-    except ValueError:
-        return 1
+    """The list page asked for (?page=, 1 when absent); ValueError naming the field when it is not 1..MAX_PAGE."""
+    text = request.query.get("page", "1")
+    if not re.fullmatch(r"[0-9]{1,7}", text) or not 1 <= int(text) <= MAX_PAGE:
+        raise ValueError(f"page must be a whole number from 1 to {MAX_PAGE:,}, not {text!r}")
+    return int(text)
 
 
 def _pages(total: int, per_page: int) -> int:
@@ -188,9 +197,14 @@ def _utc_day(text: str, field_name: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{field_name} must be a date like 2026-11-22, not {text!r}") from None
+        day = None
+    if day is None or not FIRST_FILTER_DAY <= day <= LAST_FILTER_DAY:
+        raise ValueError(
+            f"{field_name} must be a date like 2026-11-22, between {FIRST_FILTER_DAY} and {LAST_FILTER_DAY}, not {text!r}"
+        )
+    return day
 
 
 async def photos_page(request: web.Request) -> web.StreamResponse:
@@ -200,22 +214,24 @@ async def photos_page(request: web.Request) -> web.StreamResponse:
     filters = PhotoFilters(
         kiosk=query.get("kiosk", ""), artwork=query.get("artwork", ""), since=query.get("since", ""), until=query.get("until", "")
     )
-    page = _page_number(request)
-    error = None
     try:
+        page = _page_number(request)
         since, until = _utc_day(filters.since, "From"), _utc_day(filters.until, "To")
     except ValueError as exc:
-        error, since, until = str(exc), None, None
-    found, total = await service.list_photos(
-        storage.sessions,
-        kiosk_id=filters.kiosk or None,
-        artwork_id=filters.artwork or None,
-        since=datetime.combine(since, day_time.min, tzinfo=timezone.utc) if since else None,
-        # "To" names the last day shown: photos before the next day's start.
-        until=datetime.combine(until + timedelta(days=1), day_time.min, tzinfo=timezone.utc) if until else None,
-        limit=PHOTOS_PER_PAGE,
-        offset=(page - 1) * PHOTOS_PER_PAGE,
-    )
+        # Nothing is listed rather than the unfiltered list, which would look filtered.
+        error, page, found, total = str(exc), 1, [], 0
+    else:
+        error = None
+        found, total = await service.list_photos(
+            storage.sessions,
+            kiosk_id=filters.kiosk or None,
+            artwork_id=filters.artwork or None,
+            since=datetime.combine(since, day_time.min, tzinfo=timezone.utc) if since else None,
+            # "To" names the last day shown: photos before the next day's start.
+            until=datetime.combine(until + timedelta(days=1), day_time.min, tzinfo=timezone.utc) if until else None,
+            limit=PHOTOS_PER_PAGE,
+            offset=(page - 1) * PHOTOS_PER_PAGE,
+        )
     links = await reports.links_of(storage.sessions, [photo.id for photo in found])
     artworks = {record.spec.id: record for record in await request.app[CATALOGUE_KEY].records(include_hidden=True)}
     body = pages.photos(
@@ -287,6 +303,8 @@ async def delete_photo(request: web.Request) -> web.StreamResponse:
     storage = request.app[STORAGE_KEY]
     photo_id = request.match_info["photo_id"]
     result = await service.delete_photo(storage.sessions, storage.store, photo_id, actor=identity.username, now=_now())
+    if result is DeleteResult.PENDING:  # hidden already; the files go at the next retention run
+        return availability.delete_pending_html(request, back="/staff/photos")
     if result is DeleteResult.DELETED:
         log.info("%s deleted photo %s", identity.username, photo_id)
     return _redirect("/staff/photos", "deleted" if result is DeleteResult.DELETED else "gone")
@@ -559,10 +577,15 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     identity = require_role(request, StaffRole.ADMIN)
     sessions = request.app[STORAGE_KEY].sessions
     action, actor = request.query.get("action", ""), request.query.get("actor", "").strip()
-    page = _page_number(request)
-    entries, total = await reports.list_audit(
-        sessions, action=action or None, actor=actor or None, limit=AUDIT_PER_PAGE, offset=(page - 1) * AUDIT_PER_PAGE
-    )
+    try:
+        page = _page_number(request)
+    except ValueError as exc:
+        error, page, entries, total = str(exc), 1, [], 0
+    else:
+        error = None
+        entries, total = await reports.list_audit(
+            sessions, action=action or None, actor=actor or None, limit=AUDIT_PER_PAGE, offset=(page - 1) * AUDIT_PER_PAGE
+        )
     body = pages.audit_page(
         _viewer(identity),
         entries,
@@ -572,5 +595,6 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         actor=actor,
         page=page,
         pages=_pages(total, AUDIT_PER_PAGE),
+        error=error,
     )
-    return _html(body)
+    return _html(body, status=400 if error else 200)

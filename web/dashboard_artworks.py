@@ -29,10 +29,11 @@ from kiosk.workers import ComposeOutcome, PoolBusyError
 from pipeline.codec import decode_image, encode_image
 from pipeline.errors import PipelineError
 from pipeline.types import Framing, ReferenceMode
-from web.keys import CATALOGUE_KEY, POOL_KEY, SETTINGS_KEY
+from web.artwork_uploads import refuse_small_artwork
+from web.keys import CATALOGUE_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY
 from web.staff import StaffIdentity, require_login, requires
 from web.staff_pages import CSRF_FIELD, dashboard_page
-from web.uploads import status_for, too_large_message, upload_limit
+from web.uploads import UploadRefusedError, read_file, read_form, status_for
 
 SECTION = "/staff/artworks"
 # The image the editor draws on, and the list's thumbnails: big enough to place a box to a few pixels.
@@ -409,15 +410,17 @@ async def list_page(request: web.Request) -> web.StreamResponse:
 async def upload(request: web.Request) -> web.StreamResponse:
     identity = require_login(request)
     try:
-        form = await request.post()
-    except web.HTTPRequestEntityTooLarge:
-        return await _list(request, identity, error=_sentence(too_large_message(upload_limit(request))), status=413)
+        form = await read_form(request)
+    except UploadRefusedError as exc:
+        return await _list(request, identity, error=_sentence(str(exc)), status=status_for(exc.exit_code))
     texts = {name: str(form.get(name, "")) for name in ("title", "artist", "year")}
     image = form.get("image")
     if not isinstance(image, web.FileField):
         return await _list(request, identity, error="Choose the artwork's image file.", status=400, form=texts)
     try:
-        record = await request.app[CATALOGUE_KEY].create(image.file.read(), **texts, actor=identity.username)
+        image_bytes = await read_file(image)
+        await refuse_small_artwork(image_bytes, request.app[STORAGE_KEY].settings)
+        record = await request.app[CATALOGUE_KEY].create(image_bytes, **texts, actor=identity.username)
     except ArtBoothError as exc:
         status = status_for(exit_code_for(exc))
         return await _list(request, identity, error=_sentence(str(exc)), status=status, form=texts)
@@ -452,16 +455,15 @@ async def try_it(request: web.Request) -> web.StreamResponse:
     identity = require_login(request)
     record = await _record(request)
     try:
-        form = await request.post()
-    except web.HTTPRequestEntityTooLarge:
-        error = _sentence(too_large_message(upload_limit(request)))
-        return _editor(identity, record, _record_values(record), error=error, status=413)
+        form = await read_form(request)
+    except UploadRefusedError as exc:
+        return _editor(identity, record, _record_values(record), error=_sentence(str(exc)), status=status_for(exc.exit_code))
     values = _form_values(form)
     pages = request.app[PAGES_KEY]
     photo = form.get("photo")
     try:
         source = await request.app[CATALOGUE_KEY].draft_source(record.spec.id, _edit_from(form))
-        if isinstance(photo, web.FileField) and (photo_bytes := photo.file.read()):
+        if isinstance(photo, web.FileField) and (photo_bytes := await read_file(photo)):
             sample = "Your photo"
         else:
             if pages.sample_portrait is None:

@@ -1,20 +1,29 @@
 """The staff dashboard's Kiosks section: every registered booth with its live status (from this
 server's preview connections) and statistics, a link that opens its page, and forms to register
-a kiosk and to change its name, location and the artworks it offers. Admins and operators alike.
-Every change is a POST answered with a redirect; a refused one shows the page again with why.
+a kiosk, to change its name, location and the artworks it offers, to pair its screen and to
+revoke that pairing. Admins and operators alike. Every change is a POST answered with a redirect
+(pairing: with the page that shows the one-time link); a refused one shows the page again with why.
+
+Pairing (web/kiosk.py explains the booth's side): "Pair this booth" makes a one-time code, valid
+``kiosk_pairing_minutes``, of which the database keeps only the SHA-256, and shows the link
+``/kiosk/{id}/pair?code=...`` with its QR code; confirming it on the booth's screen gives that
+screen the booth's credential. Revoking forgets the credential and closes the booth's live preview.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from html import escape
 
 from aiohttp import web
 
+from db import booths as booth_access
 from db import service
 from db.models import StaffRole
 from db.service import ArtworkRecord, KioskRecord
+from kiosk.auth import new_token, token_digest
 from kiosk.errors import ArtBoothError, KioskNotFoundError
+from kiosk.qr import qr_svg
 from web.keys import BOOTHS_KEY, CATALOGUE_KEY, STORAGE_KEY
 from web.staff import StaffIdentity, require_login, requires
 from web.staff_pages import CSRF_FIELD, dashboard_page
@@ -26,6 +35,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(SECTION, kiosks_page)
     router.add_post(SECTION, register)
     router.add_post(SECTION + "/{kiosk_id}", update)
+    router.add_post(SECTION + "/{kiosk_id}/pair", start_pairing)
+    router.add_post(SECTION + "/{kiosk_id}/revoke", revoke)
 
 
 def _csrf(identity: StaffIdentity) -> str:
@@ -69,6 +80,24 @@ def _status(request: web.Request, kiosk: KioskRecord) -> str:
     return f'<p class="status">{state} · {escape(last)}{live}</p><table class="stats">{table}</table>'
 
 
+def _pairing(identity: StaffIdentity, kiosk: KioskRecord) -> str:
+    action = f"{SECTION}/{escape(kiosk.id)}"
+    if kiosk.paired_at is None:
+        state = '<span class="offline">Not paired</span>: its screen is refused until you pair it.'
+        revoke = ""
+    else:
+        state = f"Paired {kiosk.paired_at:%Y-%m-%d %H:%M} UTC."
+        revoke = (
+            f'<form class="inline" method="post" action="{action}/revoke">{_csrf(identity)}'
+            '<button type="submit" class="danger">Revoke its pairing</button></form>'
+        )
+    return (
+        f'<p class="pairing">{state}</p><div class="pairing-actions">'
+        f'<form class="inline" method="post" action="{action}/pair">{_csrf(identity)}'
+        f'<button type="submit">Pair this booth</button></form>{revoke}</div>'
+    )
+
+
 def _artwork_choices(records: list[ArtworkRecord], chosen: set[str]) -> str:
     return "".join(
         f'<label class="check"><input type="checkbox" name="artworks" value="{escape(r.spec.id)}"'
@@ -103,6 +132,7 @@ def _body(
   <p>{escape(kiosk.location) or '<span class="note">No location given.</span>'} · offers {escape(offered)} ·
   <a href="/kiosk/{escape(kiosk.id)}" target="_blank" rel="noopener">Open the kiosk page</a></p>
   {_status(request, kiosk)}
+  {_pairing(identity, kiosk)}
   <details>
     <summary>Change its name, location or artworks</summary>
     <form class="panel" method="post" action="{SECTION}/{escape(kiosk.id)}">
@@ -119,10 +149,10 @@ def _body(
 </section>"""
         )
     register_alert = f'<p class="error" role="alert">{escape(error)}</p>' if error and error_for is None else ""
-    listing = "".join(sections) or '<p class="note">No kiosk yet. Register one, or open /kiosk/ID on a booth.</p>'
+    listing = "".join(sections) or '<p class="note">No kiosk yet. Register one below, then pair its screen.</p>'
     return f"""<h1>Kiosks</h1>
-<p class="note">Status as of this page's loading (<a href="{SECTION}">refresh</a>). A booth registers itself
-when its page is first opened; registering it here first lets you name it and choose its artworks beforehand.</p>
+<p class="note">Status as of this page's loading (<a href="{SECTION}">refresh</a>). A booth's screen works once
+it is registered here and paired: "Pair this booth" shows a one-time link to open on the booth's screen.</p>
 {listing}
 {register_alert}
 <form class="panel" method="post" action="{SECTION}">
@@ -149,8 +179,12 @@ async def _page(
     kiosks = await service.list_kiosks(request.app[STORAGE_KEY].sessions)
     records = await request.app[CATALOGUE_KEY].records(include_hidden=True)
     body = _body(request, identity, kiosks, records, error=error, error_for=error_for, form=form or {})
+    return _section_page("Kiosks", body, identity, status=status)
+
+
+def _section_page(title: str, body: str, identity: StaffIdentity, *, status: int = 200) -> web.Response:
     page = dashboard_page(
-        "Kiosks",
+        title,
         body,
         username=identity.username,
         is_admin=identity.role is StaffRole.ADMIN,
@@ -203,4 +237,53 @@ async def update(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="No such kiosk.") from None
     except ArtBoothError as exc:
         return await _page(request, identity, error=_sentence(str(exc)), error_for=kiosk_id, status=400)
+    return web.Response(status=303, headers={"Location": f"{SECTION}#kiosk-{kiosk_id}"})
+
+
+@requires(StaffRole.OPERATOR)
+async def start_pairing(request: web.Request) -> web.StreamResponse:
+    """A new one-time pairing link for the kiosk, shown once on the page this answers with."""
+    identity = require_login(request)
+    kiosk_id = request.match_info["kiosk_id"]
+    settings = request.app[STORAGE_KEY].settings
+    code = new_token()
+    now = datetime.now(timezone.utc)
+    expires_at = now + timedelta(minutes=settings.kiosk_pairing_minutes)
+    try:
+        await booth_access.start_pairing(
+            request.app[STORAGE_KEY].sessions,
+            kiosk_id,
+            code_hash=token_digest(code),
+            expires_at=expires_at,
+            actor=identity.username,
+            now=now,
+        )
+    except KioskNotFoundError:
+        raise web.HTTPNotFound(text="No such kiosk.") from None
+    link = f"{settings.resolved_public_url}/kiosk/{kiosk_id}/pair?code={code}"
+    # Inline SVG: the staff pages' Content-Security-Policy allows no data: images.
+    qr = qr_svg(link).decode("utf-8")
+    body = f"""<h1>Pair the booth {escape(kiosk_id)}</h1>
+<p>Open this link <strong>on the booth's screen</strong> (type it, or scan the code with the booth's camera app)
+and choose "Pair this screen" there. Whichever browser confirms it becomes the booth, so do not confirm it here.</p>
+<p class="pairing-link"><a href="{escape(link)}" rel="noreferrer" target="_blank"><code>{escape(link)}</code></a></p>
+<div class="qr pairing-qr" role="img" aria-label="QR code of the pairing link">{qr}</div>
+<p class="note">The link works once, until {expires_at:%H:%M} UTC ({settings.kiosk_pairing_minutes} minutes). A screen
+paired with this booth before keeps working until the new one is paired; then it is cut off.</p>
+<p><a class="button" href="{SECTION}#kiosk-{escape(kiosk_id)}">Back to the kiosks</a></p>"""
+    return _section_page("Pair a booth", body, identity)
+
+
+@requires(StaffRole.OPERATOR)
+async def revoke(request: web.Request) -> web.StreamResponse:
+    """Unpair the booth's screen: its credential is forgotten and its live preview closed at once."""
+    identity = require_login(request)
+    kiosk_id = request.match_info["kiosk_id"]
+    try:
+        await booth_access.revoke(
+            request.app[STORAGE_KEY].sessions, kiosk_id, actor=identity.username, now=datetime.now(timezone.utc)
+        )
+    except KioskNotFoundError:
+        raise web.HTTPNotFound(text="No such kiosk.") from None
+    await request.app[BOOTHS_KEY].disconnect(kiosk_id)
     return web.Response(status=303, headers={"Location": f"{SECTION}#kiosk-{kiosk_id}"})

@@ -156,7 +156,7 @@ def overview(
 <tbody>{kiosk_rows}</tbody></table>"""
         if kiosks
         else '<p class="empty">No kiosk yet: register one on the <a href="/staff/kiosks">Kiosks</a> page, '
-        "or open /kiosk/ID on a booth.</p>"
+        "then pair its screen.</p>"
     )
     problem_rows = "".join(
         f'<tr class="{escape(p.level.lower())}"><td class="when">{_when(p.at)}</td><td>{escape(p.level)}</td>'
@@ -308,7 +308,12 @@ def photos(
         )
     kiosk_choices = [("", "All kiosks")] + [(k.id, k.id) for k in kiosks]
     artwork_choices = [("", "All artworks")] + [(a.spec.id, a.spec.title) for a in artworks.values()]
-    if cards:
+    count = f'<p class="count" id="photo-count">{total} photo{"s" if total != 1 else ""} (dates are UTC days)</p>'
+    if error:
+        # The page's values could not be read: nothing is listed, so no list passes for a filtered one.
+        count = ""
+        listing = '<p class="empty">No photos are listed until the error above is corrected. <a href="/staff/photos">Show all photos</a>.</p>'
+    elif cards:
         listing = f'<ul class="gallery">\n{"".join(cards)}</ul>'
     elif filters.query() or page > 1:
         listing = '<p class="empty">No photos match these filters. <a href="/staff/photos">Show all photos</a>.</p>'
@@ -323,7 +328,7 @@ def photos(
   <label>To <input type="date" name="until" value="{escape(filters.until)}"></label>
   <button type="submit">Filter</button> <a href="/staff/photos">Clear</a>
 </form>
-<p class="count" id="photo-count">{total} photo{"s" if total != 1 else ""} (dates are UTC days)</p>
+{count}
 {listing}
 {_pager("/staff/photos", filters.query(), page, pages)}"""
     return _page(viewer, "Photos", body, "/staff/photos")
@@ -550,6 +555,7 @@ def audit_page(
     actor: str,
     page: int,
     pages: int,
+    error: str | None = None,
 ) -> str:
     rows = "".join(
         f'<tr><td class="when">{_when(entry.at)}</td><td>{escape(entry.actor)}</td>'
@@ -563,6 +569,10 @@ def audit_page(
         if entries
         else '<p class="empty">No entries match.</p>'
     )
+    if error:  # the page asked for could not be read: the error instead of a list
+        summary = _notice(None, error)
+    else:
+        summary = f'<p class="count">{total} entr{"ies" if total != 1 else "y"}, newest first</p>\n{table}'
     query = {name: value for name, value in (("action", action), ("actor", actor)) if value}
     body = f"""<h1>Audit log</h1>
 <form class="filters" method="get" action="/staff/audit">
@@ -570,7 +580,6 @@ def audit_page(
   <label>Who <input name="actor" value="{escape(actor)}"></label>
   <button type="submit">Filter</button> <a href="/staff/audit">Clear</a>
 </form>
-<p class="count">{total} entr{"ies" if total != 1 else "y"}, newest first</p>
-{table}
+{summary}
 {_pager("/staff/audit", query, page, pages)}"""
     return _page(viewer, "Audit log", body, "/staff/audit")

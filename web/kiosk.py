@@ -1,22 +1,41 @@
-"""The booth: its touch-screen page, WebRTC signalling for the live preview, capture, status.
+"""The booth: its touch-screen page, pairing, WebRTC signalling for the live preview, capture, status.
 
 One kiosk id per booth (``/kiosk/{kiosk}``). The preview runs in this process (threads, off
 the event loop); captures run in the compose worker processes, so a capture never stalls
 the preview.
+
+Who may use a booth: staff register a kiosk in the dashboard and pair its screen once
+(web/dashboard_kiosks.py makes a one-time pairing link; opening it on the booth and confirming
+exchanges it here for the booth's credential, 256 random bits of which the database keeps only
+the SHA-256). The credential travels in the cookie ``artbooth_booth``: HttpOnly, SameSite=Strict,
+Secure when the site is HTTPS, and set twice with the same value, once for the booth's page
+(Path=/kiosk/{id}) and once for its API (Path=/api/kiosks/{id}), so the browser sends it only
+to that booth's own paths (no other page of the site sees it, and a browser paired as two
+booths keeps them apart). A cookie path cannot name two paths, hence the two cookies. Every
+booth request must carry the credential of that booth, and its POSTs the header
+``X-ArtBooth-Booth: 1``, which another site cannot make a browser send without a CORS
+preflight we never grant; or come from a signed-in staff session (operator or admin), whose
+POSTs carry its CSRF token as ``X-CSRF-Token``. Nobody: 401; someone else: 403. Opening the
+page of an unknown or unpaired kiosk creates nothing: it shows how to set the booth up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from http.cookies import SimpleCookie
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from db import service
+from db import booths as booth_access
+from db.models import StaffRole
 from db.service import KIOSK_ID
+from kiosk.auth import looks_like_token, new_token, role_allows, same_token, token_digest
 from kiosk.booths import Booths
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
 from kiosk.workers import PoolBusyError
@@ -26,21 +45,42 @@ from streaming.preview import PreviewModels
 from streaming.sessions import KioskPeers, OfferError
 from web import pages
 from web.keys import BOOTHS_KEY, CATALOGUE_KEY, SETTINGS_KEY, STORAGE_KEY
-from web.uploads import compose_and_store
+from web.staff import CSRF_HEADER, CSRF_MESSAGE, STATE_CHANGING, StaffIdentity, cookie_is_secure, staff_identity
+from web.uploads import BUSY_RETRY_AFTER_S, UploadRefusedError, compose_and_store, read_file, read_form, status_for
 
 log = logging.getLogger(__name__)
 
+BOOTH_COOKIE = "artbooth_booth"
+# Sent by kiosk.js on every POST: a header a cross-site form or simple request cannot carry.
+BOOTH_HEADER = "X-ArtBooth-Booth"
+# Browsers keep a cookie at most 400 days (Chromium's cap); the credential lasts until staff
+# revoke it or pair the booth again. Without an age the booth would be unpaired by every reboot.
+BOOTH_COOKIE_MAX_AGE_S = 400 * 24 * 3600
+
 # What a visitor sees when a capture fails for a reason that is not theirs to fix.
 FRIENDLY_RETRY = "Sorry, that did not work. Please try again."
+BUSY_MESSAGE = "The booth is busy making other photos. Please try again in a few seconds."
+NOT_A_PHOTO_MESSAGE = "The camera's picture did not come through. Please try again."
 # Messages a visitor can act on, by error kind; anything else gets FRIENDLY_RETRY.
 _VISITOR_MESSAGES = {
     ExitCode.NO_PERSON: "We could not see you. Step into the frame and try again.",
     ExitCode.ARTWORK_NOT_FOUND: "This artwork is no longer available. Please choose another one.",
+    ExitCode.NOT_AN_IMAGE: NOT_A_PHOTO_MESSAGE,
+    ExitCode.TRUNCATED_IMAGE: NOT_A_PHOTO_MESSAGE,
+    ExitCode.EMPTY_FILE: NOT_A_PHOTO_MESSAGE,
+    ExitCode.IMAGE_TOO_LARGE: "The camera's picture is too large for this booth. Please ask the museum staff for help.",
 }
+NOT_PAIRED_MESSAGE = "this booth's screen is not paired: staff pair it from the Kiosks page of the staff dashboard"
+WRONG_BOOTH_MESSAGE = (
+    "this screen is not (or no longer) paired with booth {kiosk}: staff revoked it or paired another screen; "
+    "ask them to pair it again from the Kiosks page"
+)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/kiosk/{kiosk}", kiosk_page)
+    router.add_get("/kiosk/{kiosk}/pair", pairing_page)
+    router.add_post("/kiosk/{kiosk}/pair", pair)
     router.add_post("/api/kiosks/{kiosk}/offer", offer)
     router.add_post("/api/kiosks/{kiosk}/artwork", choose_artwork)
     router.add_post("/api/kiosks/{kiosk}/capture", capture)
@@ -74,8 +114,9 @@ def _kiosk_id(request: web.Request) -> str:
     return kiosk_id
 
 
-def _problem(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _problem(status: int, message: str, *, code: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
+    body = {"error": message} if code is None else {"error": message, "code": code}
+    return web.json_response(body, status=status, headers=headers)
 
 
 async def _json_body(request: web.Request) -> dict:
@@ -88,24 +129,174 @@ async def _json_body(request: web.Request) -> dict:
     return body
 
 
-async def _touch(request: web.Request, kiosk_id: str) -> None:
+# --- who is asking ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoothCaller:
+    """Who a booth request is from, once let in: the booth's own screen, or signed-in staff."""
+
+    staff: StaffIdentity | None = None
+
+    @property
+    def is_booth(self) -> bool:
+        return self.staff is None
+
+
+class BoothRefusal(Exception):
+    """Not let in: ``status`` 401 (nobody), 403 (someone else, or a POST without its header) or
+    404 (staff asking for a kiosk nobody registered); ``registered``: whether the kiosk exists."""
+
+    def __init__(self, status: int, message: str, *, registered: bool) -> None:
+        super().__init__(message)
+        self.status = status
+        self.registered = registered
+
+
+async def _caller(request: web.Request, kiosk_id: str) -> BoothCaller:
+    """The booth's own screen or operating staff, or BoothRefusal."""
+    booth = await booth_access.access(request.app[STORAGE_KEY].sessions, kiosk_id)
+    presented = request.cookies.get(BOOTH_COOKIE)
+    if (
+        booth is not None
+        and booth.credential_hash is not None
+        and looks_like_token(presented)
+        and same_token(token_digest(presented), booth.credential_hash)
+    ):
+        if request.method in STATE_CHANGING and request.headers.get(BOOTH_HEADER) != "1":
+            raise BoothRefusal(403, f"a booth's requests must carry the header {BOOTH_HEADER}: 1", registered=True)
+        return BoothCaller()
+    identity = await staff_identity(request)
+    if identity is not None and role_allows(identity.role, StaffRole.OPERATOR):
+        if request.method in STATE_CHANGING and not same_token(request.headers.get(CSRF_HEADER), identity.csrf_token):
+            raise BoothRefusal(403, CSRF_MESSAGE, registered=booth is not None)
+        if booth is None:
+            raise BoothRefusal(404, f"no kiosk {kiosk_id!r} is registered; register it on the Kiosks page first", registered=False)
+        return BoothCaller(staff=identity)
+    if presented is not None or identity is not None:
+        raise BoothRefusal(403, WRONG_BOOTH_MESSAGE.format(kiosk=kiosk_id), registered=booth is not None)
+    raise BoothRefusal(401, NOT_PAIRED_MESSAGE, registered=booth is not None)
+
+
+async def _api_caller(request: web.Request) -> tuple[str, BoothCaller]:
+    """For the booth's API: its kiosk id and caller, or the refusal as a JSON answer to raise."""
+    kiosk_id = _kiosk_id(request)
+    try:
+        return kiosk_id, await _caller(request, kiosk_id)
+    except BoothRefusal as refusal:
+        log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote, refusal)
+        refused = {401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound}[refusal.status]
+        raise refused(text=json.dumps({"error": str(refusal)}), content_type="application/json") from None
+
+
+async def _touch(request: web.Request, kiosk_id: str, caller: BoothCaller) -> None:
+    """Note the booth is alive; staff trying its page or API are not the booth."""
+    if not caller.is_booth:
+        return
     request.app[BOOTHS_KEY].status(kiosk_id).last_seen = time.monotonic()
-    await service.touch_kiosk(
-        request.app[STORAGE_KEY].sessions, kiosk_id, name=kiosk_id, location="", now=datetime.now(timezone.utc)
+    await booth_access.note_seen(request.app[STORAGE_KEY].sessions, kiosk_id, now=datetime.now(timezone.utc))
+
+
+def _set_booth_cookies(request: web.Request, response: web.StreamResponse, kiosk_id: str, credential: str) -> None:
+    # Two Set-Cookie headers of one name (aiohttp's set_cookie keeps one per name): one per booth path.
+    for path in (f"/kiosk/{kiosk_id}", f"/api/kiosks/{kiosk_id}"):
+        cookie = SimpleCookie()
+        cookie[BOOTH_COOKIE] = credential
+        morsel = cookie[BOOTH_COOKIE]
+        morsel.update({"path": path, "max-age": str(BOOTH_COOKIE_MAX_AGE_S), "httponly": True, "samesite": "Strict"})
+        if cookie_is_secure(request):
+            morsel["secure"] = True
+        response.headers.add(hdrs.SET_COOKIE, morsel.OutputString())
+
+
+# --- the booth's pages -------------------------------------------------------------------------------
+
+
+# No other site may frame the booth's pages, and they post forms only here. (Scripts are not
+# restricted: the browser tests evaluate their probes in the page; pages.script_json keeps data inert.)
+BOOTH_PAGE_POLICY = "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+
+def _page(html: str, *, status: int = 200) -> web.Response:
+    # The pairing code and a staff user's CSRF token appear in these pages: never cached, never referred.
+    return web.Response(
+        text=html,
+        content_type="text/html",
+        status=status,
+        headers={
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": BOOTH_PAGE_POLICY,
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 
 async def kiosk_page(request: web.Request) -> web.Response:
     kiosk_id = _kiosk_id(request)
-    await _touch(request, kiosk_id)
+    try:
+        caller = await _caller(request, kiosk_id)
+    except BoothRefusal as refusal:
+        # The API answers 401 whether or not the kiosk exists; the page tells staff which step is missing.
+        status = refusal.status if refusal.registered else 404
+        reason = str(refusal) if refusal.registered else f"no kiosk {kiosk_id!r} is registered yet"
+        return _page(pages.booth_not_set_up(kiosk_id, reason), status=status)
+    await _touch(request, kiosk_id, caller)
     # Only the artworks staff chose for this kiosk, when they chose some.
     specs = [record.spec for record in await request.app[CATALOGUE_KEY].offered_at(kiosk_id)]
     # The settings in effect: the privacy notice follows staff's changes without a restart.
-    return web.Response(text=pages.kiosk(kiosk_id, specs, request.app[STORAGE_KEY].settings), content_type="text/html")
+    return _page(
+        pages.kiosk(
+            kiosk_id,
+            specs,
+            request.app[STORAGE_KEY].settings,
+            staff_csrf_token=caller.staff.csrf_token if caller.staff is not None else None,
+        )
+    )
+
+
+async def pairing_page(request: web.Request) -> web.Response:
+    """What the pairing link opens on the booth: a button that pairs this screen. A GET changes
+    nothing, so a link preview or prefetch cannot spend the code."""
+    kiosk_id = _kiosk_id(request)
+    code = request.query.get("code", "")
+    if not looks_like_token(code):
+        return _page(pages.booth_not_set_up(kiosk_id, "this pairing link is incomplete: copy all of it"), status=400)
+    return _page(pages.booth_pairing(kiosk_id, code))
+
+
+async def pair(request: web.Request) -> web.Response:
+    """Exchange the pairing code for the booth's credential; its cookies go with the redirect to the booth page."""
+    kiosk_id = _kiosk_id(request)
+    try:
+        code = (await read_form(request)).get("code")
+    except UploadRefusedError as exc:
+        return _page(pages.booth_not_set_up(kiosk_id, str(exc)), status=status_for(exc.exit_code))
+    credential = new_token()
+    paired = looks_like_token(code) and await booth_access.complete_pairing(
+        request.app[STORAGE_KEY].sessions,
+        kiosk_id,
+        code_hash=token_digest(code),
+        credential_hash=token_digest(credential),
+        now=datetime.now(timezone.utc),
+    )
+    if not paired:
+        log.warning("refused pairing booth %s from %s: wrong, used or expired code", kiosk_id, request.remote)
+        message = "this pairing link has expired or was used already: ask staff for a new one"
+        return _page(pages.booth_not_set_up(kiosk_id, message), status=403)
+    # A screen paired before (another one, or this one's earlier pairing) loses its live preview now.
+    await request.app[BOOTHS_KEY].disconnect(kiosk_id)
+    log.info("booth %s paired from %s", kiosk_id, request.remote)
+    response = web.Response(status=303, headers={"Location": f"/kiosk/{kiosk_id}", "Cache-Control": "no-store"})
+    _set_booth_cookies(request, response, kiosk_id, credential)
+    return response
+
+
+# --- the booth's API -----------------------------------------------------------------------------------
 
 
 async def offer(request: web.Request) -> web.Response:
-    kiosk_id = _kiosk_id(request)
+    kiosk_id, caller = await _api_caller(request)
     body = await _json_body(request)
     sdp, kind, artwork_id = body.get("sdp"), body.get("type"), body.get("artwork")
     if not isinstance(sdp, str) or not isinstance(kind, str) or not isinstance(artwork_id, str):
@@ -118,12 +309,12 @@ async def offer(request: web.Request) -> web.Response:
         return _problem(400, str(exc))
     except ArtBoothError as exc:
         return _problem(404, str(exc))
-    await _touch(request, kiosk_id)
+    await _touch(request, kiosk_id, caller)
     return web.json_response({"sdp": answer_sdp, "type": answer_type})
 
 
 async def choose_artwork(request: web.Request) -> web.Response:
-    kiosk_id = _kiosk_id(request)
+    kiosk_id, _ = await _api_caller(request)
     artwork_id = (await _json_body(request)).get("artwork")
     if not isinstance(artwork_id, str):
         return _problem(400, "send {artwork}: the chosen artwork's id")
@@ -137,34 +328,40 @@ async def choose_artwork(request: web.Request) -> web.Response:
 
 async def capture(request: web.Request) -> web.Response:
     """Compose the still the page sent (or the newest preview frame), store it, answer with its link."""
-    kiosk_id = _kiosk_id(request)
+    kiosk_id, caller = await _api_caller(request)
     booths = request.app[BOOTHS_KEY]
     status = booths.status(kiosk_id)
     if status.capturing:
-        return _problem(409, "A photo is already being made. One moment, please.")
+        return _problem(409, "A photo is already being made. One moment, please.", code="capturing")
     status.capturing = True
     try:
-        await _touch(request, kiosk_id)  # photos name their kiosk, so it must be registered
+        await _touch(request, kiosk_id, caller)
         return await _capture(request, kiosk_id, booths)
     finally:
         status.capturing = False
 
 
+def _busy(message: str) -> web.Response:
+    return _problem(503, message, code="busy", headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})
+
+
 async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.Response:
     try:
-        form = await request.post()
-    except web.HTTPRequestEntityTooLarge:
-        return _problem(413, "The photo is too large.")
+        form = await read_form(request)
+    except UploadRefusedError as exc:
+        message = _VISITOR_MESSAGES[ExitCode.IMAGE_TOO_LARGE] if exc.exit_code is ExitCode.IMAGE_TOO_LARGE else FRIENDLY_RETRY
+        log.warning("capture at kiosk %s refused: %s", kiosk_id, exc)
+        return _problem(status_for(exc.exit_code), message, code=exc.exit_code.name.lower())
     artwork_id = form.get("artwork")
     if not isinstance(artwork_id, str) or not artwork_id:
         return _problem(400, "choose an artwork (the 'artwork' field)")
     still = form.get("photo")
     if isinstance(still, web.FileField):
-        photo_bytes = still.file.read()
+        photo_bytes = await read_file(still)
     else:
         frame = booths.peers.latest_frame(kiosk_id)
         if frame is None:
-            return _problem(409, "The camera is not connected yet. Please try again in a moment.")
+            return _problem(409, "The camera is not connected yet. Please try again in a moment.", code="no_camera")
         photo_bytes = await asyncio.get_running_loop().run_in_executor(booths.executor, encode_image, frame, ".jpg")
     status = booths.status(kiosk_id)
     # The visitor now looks at the "processing" screen: the preview's cores go to the capture.
@@ -175,15 +372,18 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
         outcome, saved = await compose_and_store(request.app, photo_bytes, source, kiosk_id=kiosk_id)
         if not outcome.ok:
             status.failures += 1
-            return _problem(422, _VISITOR_MESSAGES.get(outcome.error_code, FRIENDLY_RETRY))
+            code = outcome.error_code
+            return _problem(status_for(code), _VISITOR_MESSAGES.get(code, FRIENDLY_RETRY), code=code.name.lower())
     except PoolBusyError:
         status.failures += 1
-        return _problem(503, FRIENDLY_RETRY)
+        return _busy(BUSY_MESSAGE)
     except ArtBoothError as exc:
         status.failures += 1
         log.warning("capture at kiosk %s failed: %s", kiosk_id, exc)
         code = exit_code_for(exc)
-        return _problem(404 if code is ExitCode.ARTWORK_NOT_FOUND else 503, _VISITOR_MESSAGES.get(code, FRIENDLY_RETRY))
+        if code is ExitCode.ARTWORK_NOT_FOUND:
+            return _problem(404, _VISITOR_MESSAGES[code], code=code.name.lower())
+        return _busy(FRIENDLY_RETRY)
     finally:
         booths.peers.pause_rendering(kiosk_id, False)
     status.captures += 1
@@ -204,10 +404,11 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
 
 
 async def heartbeat(request: web.Request) -> web.Response:
-    kiosk_id = _kiosk_id(request)
-    await _touch(request, kiosk_id)
+    kiosk_id, caller = await _api_caller(request)
+    await _touch(request, kiosk_id, caller)
     return web.json_response({"kiosk": kiosk_id, "connected": request.app[BOOTHS_KEY].peers.stats(kiosk_id) is not None})
 
 
 async def stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[BOOTHS_KEY].live_stats(_kiosk_id(request)))
+    kiosk_id, _ = await _api_caller(request)
+    return web.json_response(request.app[BOOTHS_KEY].live_stats(kiosk_id))

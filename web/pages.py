@@ -13,6 +13,17 @@ from kiosk.storage import SavedDownload
 from pipeline.types import ArtworkSpec
 
 
+# Characters that could end or comment out a <script> (<, >), start an entity (&), or end a line
+# inside older JavaScript string literals (U+2028, U+2029): written as JSON escapes instead.
+_SCRIPT_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def script_json(value: object) -> str:
+    """``value`` as JSON that is safe inside an HTML <script> element: no string in it, whatever
+    staff typed, can close the element or open a comment; JSON.parse reads the same value back."""
+    return json.dumps(value).translate(_SCRIPT_ESCAPES)
+
+
 def spec_json(spec: ArtworkSpec) -> dict[str, object]:
     return {
         "id": spec.id,
@@ -190,10 +201,12 @@ def privacy_notice(settings: Settings) -> str:
     )
 
 
-def kiosk(kiosk_id: str, specs: list[ArtworkSpec], settings: Settings) -> str:
-    """The booth's touch screen: one page, its screens switched by kiosk.js."""
-    artworks = json.dumps([spec_json(spec) for spec in specs]).replace("</", "<\\/")
+def kiosk(kiosk_id: str, specs: list[ArtworkSpec], settings: Settings, *, staff_csrf_token: str | None = None) -> str:
+    """The booth's touch screen: one page, its screens switched by kiosk.js. Opened by signed-in
+    staff rather than the paired booth, it carries their session's CSRF token for kiosk.js to send."""
+    artworks = script_json([spec_json(spec) for spec in specs])
     privacy = privacy_notice(settings)
+    staff_csrf = f' data-staff-csrf="{escape(staff_csrf_token)}"' if staff_csrf_token else ""
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -203,7 +216,7 @@ def kiosk(kiosk_id: str, specs: list[ArtworkSpec], settings: Settings) -> str:
 <link rel="stylesheet" href="/static/kiosk.css">
 </head>
 <body data-kiosk="{escape(kiosk_id)}" data-idle-seconds="{settings.kiosk_idle_seconds}"
-      data-countdown-seconds="{settings.kiosk_countdown_seconds}" data-heartbeat-seconds="{settings.kiosk_heartbeat_seconds}">
+      data-countdown-seconds="{settings.kiosk_countdown_seconds}" data-heartbeat-seconds="{settings.kiosk_heartbeat_seconds}"{staff_csrf}>
 <script type="application/json" id="artworks">{artworks}</script>
 <section id="attract" class="screen active">
   <h1>Step into a painting</h1>
@@ -252,3 +265,48 @@ def kiosk(kiosk_id: str, specs: list[ArtworkSpec], settings: Settings) -> str:
 </body>
 </html>
 """
+
+
+def _booth_layout(body: str) -> str:
+    """A booth page without the booth's script: read from 2 m, like the booth's own screens."""
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1, user-scalable=no">
+<meta name="referrer" content="no-referrer">
+<title>ArtBooth</title>
+<link rel="stylesheet" href="/static/kiosk.css">
+</head>
+<body class="setup">
+<section class="screen active">
+{body}
+</section>
+</body>
+</html>
+"""
+
+
+def booth_not_set_up(kiosk_id: str, reason: str) -> str:
+    """What an unknown, unpaired or revoked booth's screen shows: that staff must set it up, and how."""
+    reason = reason[:1].upper() + reason[1:] + ("" if reason.endswith(".") else ".")
+    return _booth_layout(f"""<h1>This booth is not set up yet</h1>
+<p>Please ask the museum staff.</p>
+<div class="card steps">
+  <p class="reason">{escape(reason)}</p>
+  <ol>
+    <li>In the staff dashboard, open <strong>Kiosks</strong> and register the kiosk <code>{escape(kiosk_id)}</code> if it is not listed.</li>
+    <li>Choose <strong>Pair this booth</strong> there.</li>
+    <li>Open the pairing link it shows on this screen, within its time, and confirm.</li>
+  </ol>
+</div>""")
+
+
+def booth_pairing(kiosk_id: str, code: str) -> str:
+    """The pairing link's page on the booth: confirming pairs this screen (a POST, so a prefetch cannot)."""
+    return _booth_layout(f"""<h1>Pair this screen</h1>
+<p>This screen becomes the booth <code>{escape(kiosk_id)}</code>. A screen paired with it before stops working.</p>
+<form method="post" action="/kiosk/{escape(kiosk_id)}/pair">
+  <input type="hidden" name="code" value="{escape(code)}">
+  <button id="pair" class="primary" type="submit">Pair this screen</button>
+</form>""")

@@ -33,7 +33,6 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from db import api_tokens, staff
 from db.api_tokens import ROLE_SCOPES, TokenState
@@ -63,7 +62,7 @@ from web import staff_pages
 from web.api.problems import Problem, problem_response
 from web.keys import STORAGE_KEY
 from web.staff_pages import CSRF_FIELD
-from web.uploads import upload_limit
+from web.uploads import UploadRefusedError, read_form, status_for, upload_limit
 
 log = logging.getLogger(__name__)
 
@@ -418,11 +417,10 @@ async def _csrf_refusal(request: web.Request, identity: StaffIdentity) -> web.Re
     try:
         if await _carries_csrf_token(request, identity.csrf_token):
             return None
-    except web.HTTPRequestEntityTooLarge:
-        if _is_api(request):
-            raise  # the API words it as a problem
-        message = f"The file is larger than the limit of {upload_limit(request):,} bytes. Choose a smaller one and try again."
-        return _html(staff_pages.refused(message), status=413)
+    except UploadRefusedError as exc:
+        # A form that cannot be read (too large, malformed) is refused for what it is, not logged
+        # as a forgery: its token may well be in the part that could not be read.
+        return _unreadable_form(request, exc)
     log.warning(
         "refused %s %s by %s from %s: missing or wrong CSRF token",
         request.method,
@@ -434,13 +432,23 @@ async def _csrf_refusal(request: web.Request, identity: StaffIdentity) -> web.Re
 
 
 async def _carries_csrf_token(request: web.Request, expected: str) -> bool:
+    """Whether the request carries the session's CSRF token; UploadRefusedError for a form that cannot be read."""
     given = request.headers.get(CSRF_HEADER)
     if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        try:
-            given = (await request.post()).get(CSRF_FIELD)  # aiohttp keeps the parsed form for the handler
-        except (HttpProcessingError, ValueError):
-            return False  # a form that cannot be read carries no token
+        given = (await read_form(request)).get(CSRF_FIELD)  # aiohttp keeps the parsed form for the handler
     return same_token(given, expected)
+
+
+def _unreadable_form(request: web.Request, refused: UploadRefusedError) -> web.Response:
+    status = status_for(refused.exit_code)  # 413 for a body over the limit, 400 for a malformed one
+    if _is_api(request):
+        return problem_response(request, status, str(refused), code="unreadable_form")
+    if status == 413:
+        message = f"The file is larger than the limit of {upload_limit(request):,} bytes. Choose a smaller one and try again."
+    else:
+        reason = str(refused)
+        message = f"{reason[0].upper()}{reason[1:]}. Go back, reload the page and try again."
+    return _html(staff_pages.refused(message), status=status)
 
 
 def _secured(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
@@ -482,6 +490,18 @@ def _refusal(request: web.Request, status: int, message: str) -> web.Response:
     if _is_api(request):
         return problem_response(request, status, message, code="csrf_token_missing")
     return _html(staff_pages.refused(message), status=status)
+
+
+async def staff_identity(request: web.Request) -> StaffIdentity | None:
+    """The signed-in staff user of a request anywhere on the site, e.g. a booth's routes
+    (web/kiosk.py); `middleware` has already looked it up under /staff and /api/v1."""
+    if IDENTITY_KEY not in request:
+        token = request.cookies.get(SESSION_COOKIE)
+        identity = await request.app[STAFF_AUTH_KEY].identify(token) if token is not None else None
+        if identity is None:
+            return None
+        request[IDENTITY_KEY] = identity
+    return request[IDENTITY_KEY]
 
 
 def require_login(request: web.Request) -> StaffIdentity:
@@ -559,18 +579,18 @@ def requires(role: StaffRole):
 # --- cookies -------------------------------------------------------------------------------------
 
 
-def _cookie_is_secure(request: web.Request) -> bool:
+def cookie_is_secure(request: web.Request) -> bool:
     # The public URL in effect: staff may change it in the dashboard.
     return request.secure or request.app[STORAGE_KEY].settings.resolved_public_url.startswith("https://")
 
 
 def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str) -> None:
     # No Max-Age: the browser forgets it when it closes; the server ends the session on its own schedule.
-    response.set_cookie(name, value, path="/", httponly=True, samesite="Strict", secure=_cookie_is_secure(request))
+    response.set_cookie(name, value, path="/", httponly=True, samesite="Strict", secure=cookie_is_secure(request))
 
 
 def _clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
-    response.del_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Strict", secure=_cookie_is_secure(request))
+    response.del_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Strict", secure=cookie_is_secure(request))
 
 
 def _client_ip(request: web.Request) -> str:
@@ -654,7 +674,10 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    try:
+        form = await read_form(request)
+    except UploadRefusedError as exc:
+        return _unreadable_form(request, exc)
     next_path = _safe_next(form.get("next"))
     username = form.get("username")
     password = form.get("password")
@@ -718,7 +741,10 @@ async def setup_page(request: web.Request) -> web.StreamResponse:
 
 async def setup(request: web.Request) -> web.StreamResponse:
     auth = request.app[STAFF_AUTH_KEY]
-    form = await request.post()
+    try:
+        form = await read_form(request)
+    except UploadRefusedError as exc:
+        return _unreadable_form(request, exc)
     setup_token = form.get("token")
     if not auth.setup.matches(setup_token) or not await auth.setup_still_open():
         return _not_found()

@@ -4,10 +4,19 @@
 The upload is a multipart form with the photo as the ``photo`` file and the artwork's id as
 ``artwork``. The byte limit (``max_upload_bytes``) is checked here, the pixel limit
 (``max_image_pixels``) by the decoder in the worker before anything large is allocated.
+
+Every upload path (these three, the booth's capture, the staff's artwork upload and try-it, and
+the REST API's artworks) reads its form with read_form and its file with read_file: aiohttp's
+form parser keeps at most 1 MiB of each file in memory and spools the rest to a temporary file,
+and read_file reads it back once, off the event loop, for the compose workers. How many bodies
+may be in flight at once is web/limits.py's budget.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+from typing import IO
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -55,15 +64,34 @@ class UploadRefusedError(ArtBoothError):
 
 
 async def read_form(request: web.Request) -> MultiDictProxy:
-    """The posted form (parsed once; later calls get the same), or UploadRefusedError."""
+    """The posted form (parsed once; later calls, and request.post(), get the same), or
+    UploadRefusedError: over the byte limit, over the field limit, or malformed."""
     try:
         return await request.post()
     except web.HTTPRequestEntityTooLarge:
+        # aiohttp refuses too many fields with the same exception as too many bytes; only the
+        # byte limit is ever passed by the bytes read so far.
+        if request.content.total_bytes <= request.client_max_size:
+            raise UploadRefusedError(
+                f"the form has more than {request.client_max_fields:,} fields", ExitCode.USAGE
+            ) from None
         raise UploadRefusedError(too_large_message(upload_limit(request)), ExitCode.IMAGE_TOO_LARGE) from None
     except (HttpProcessingError, ValueError) as exc:
         # A broken multipart body (bad part headers, a wrong boundary) is the client's error.
         reason = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
         raise UploadRefusedError(f"the form could not be read: {reason}", ExitCode.USAGE) from None
+
+
+async def read_file(field: web.FileField) -> bytes:
+    """An uploaded file's bytes, read once from where the form parser spooled them, off the event loop."""
+    return await asyncio.to_thread(_read_whole, field.file)
+
+
+def _read_whole(file: IO[bytes]) -> bytes:
+    # Asked for its size, a file reads straight into one block; read() would gather pieces and join them.
+    size = file.seek(0, os.SEEK_END)
+    file.seek(0)
+    return file.read(size)
 
 
 async def compose_and_store(
@@ -107,7 +135,7 @@ async def compose_upload(
         return refused(ExitCode.USAGE, "attach the photo as the 'photo' file field"), None
     if not isinstance(artwork_id, str) or not artwork_id:
         return refused(ExitCode.USAGE, "choose an artwork (the 'artwork' field)"), None
-    photo_bytes = photo.file.read()
+    photo_bytes = await read_file(photo)
     limit = upload_limit(request)
     if len(photo_bytes) > limit:
         return refused(ExitCode.IMAGE_TOO_LARGE, too_large_message(limit)), None

@@ -17,7 +17,7 @@ from db import service
 from db.service import DeleteResult, LinkLookup, LinkState
 from db.store import StoredFileMissingError
 from kiosk.qr import qr_png, qr_svg
-from web import pages
+from web import availability, pages
 from web.keys import STORAGE_KEY
 
 VISITOR_ACTOR = "visitor"
@@ -140,4 +140,6 @@ async def delete(request: web.Request) -> web.StreamResponse:
     )
     if result is DeleteResult.GONE:  # another tap, or staff, got there first
         return _html(pages.visitor_gone(LinkState.DELETED), status=410)
+    if result is DeleteResult.PENDING:  # hidden already; the files go at the next retention run
+        return _private(availability.delete_pending_html(request))
     return _html(pages.visitor_deleted())

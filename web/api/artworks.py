@@ -14,10 +14,11 @@ from kiosk.catalogue import ArtworkEdit
 from kiosk.errors import ArtBoothError, ArtworkInUseError, ArtworkNotFoundError, ExitCode, InvalidEditError
 from web.api.openapi import NO_CONTENT, Operation, Param, json_answer, json_body, multipart_body, ref
 from web.api.problems import Problem
+from web.artwork_uploads import refuse_small_artwork
 from web.keys import CATALOGUE_KEY, STORAGE_KEY
 from web.pages import spec_json
 from web.staff import ApiCaller
-from web.uploads import UploadRefusedError, read_form, status_for
+from web.uploads import UploadRefusedError, read_file, read_form, status_for
 
 ARTWORK = Param("artwork_id", "path", str, "The artwork's id.", max_length=128)
 # The fields of ArtworkEdit a client may send, and the JSON types each must have.
@@ -98,7 +99,9 @@ async def create_artwork(request: web.Request, caller: ApiCaller) -> web.StreamR
     if not all(isinstance(value, str) for value in texts.values()):
         raise Problem(422, "title, artist and year are text fields, not files", code="invalid_artwork")
     try:
-        record = await request.app[CATALOGUE_KEY].create(image.file.read(), **texts, actor=caller.actor)
+        image_bytes = await read_file(image)
+        await refuse_small_artwork(image_bytes, request.app[STORAGE_KEY].settings)
+        record = await request.app[CATALOGUE_KEY].create(image_bytes, **texts, actor=caller.actor)
     except ArtBoothError as exc:
         raise _refused(exc) from None
     return web.json_response(artwork_json(record), status=201, headers={"Location": f"/api/v1/artworks/{record.spec.id}"})

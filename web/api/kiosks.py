@@ -36,7 +36,7 @@ async def list_kiosks(request: web.Request, caller: ApiCaller) -> web.StreamResp
 async def get_stats(request: web.Request, caller: ApiCaller) -> web.StreamResponse:
     kiosk_id = STATS.arguments(request)["kiosk_id"]
     if await service.get_kiosk(request.app[STORAGE_KEY].sessions, kiosk_id) is None:
-        raise Problem(404, f"there is no kiosk {kiosk_id!r}; a booth registers itself when its page first opens")
+        raise Problem(404, f"there is no kiosk {kiosk_id!r}; staff register kiosks on the Kiosks page of the dashboard")
     return web.json_response(request.app[BOOTHS_KEY].live_stats(kiosk_id))
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from db import service
 from db.service import DeleteResult, PhotoInfo
 from db.store import StoredFileMissingError
+from web import availability
 from web.api.openapi import NO_CONTENT, Operation, Param, json_answer, ref
 from web.api.problems import Problem
 from web.keys import STORAGE_KEY
@@ -50,6 +51,8 @@ async def _photo(request: web.Request, photo_id: str) -> PhotoInfo:
 
 async def list_photos(request: web.Request, caller: ApiCaller) -> web.StreamResponse:
     args = LIST.arguments(request)
+    for name in ("since", "until"):
+        args[name] = _in_utc(name, args[name])
     if args["since"] is not None and args["until"] is not None and args["since"] > args["until"]:
         raise Problem(422, "since must not be later than until", code="invalid_parameter")
     photos, total = await service.list_photos(
@@ -69,6 +72,20 @@ async def list_photos(request: web.Request, caller: ApiCaller) -> web.StreamResp
             "offset": args["offset"],
         }
     )
+
+
+def _in_utc(name: str, moment: datetime | None) -> datetime | None:
+    """The time in UTC, as the database compares it; a 422 naming the parameter for one that has no UTC
+    equivalent (9999-12-31T23:00:00-05:00 is after the last moment a datetime holds)."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        message = f"{name} must be a time between the years 1 and 9999 in UTC, not {moment.isoformat()}"
+        raise Problem(
+            422, message, code="invalid_parameter", errors=[{"parameter": name, "detail": message}]
+        ) from None
 
 
 async def get_photo(request: web.Request, caller: ApiCaller) -> web.StreamResponse:
@@ -106,6 +123,9 @@ async def delete_photo(request: web.Request, caller: ApiCaller) -> web.StreamRes
     )
     if result is DeleteResult.GONE:
         raise Problem(404, f"there is no photo {photo_id} (it may have been deleted already)")
+    if result is DeleteResult.PENDING:  # hidden already; the files go at the next retention run
+        headers = availability.retry_after(request)
+        raise Problem(503, availability.DELETE_PENDING, code=availability.DELETE_PENDING_CODE, headers=headers)
     return web.Response(status=204)
 
 
@@ -146,7 +166,7 @@ THUMBNAIL = Operation(
 )
 DELETE = Operation(
     "DELETE", "/api/v1/photos/{photo_id}", "deletePhoto", "Delete a photo, its files and its download links",
-    "photos:write", delete_photo, "photos", params=(PHOTO_ID,), responses={204: NO_CONTENT}, problems=(404,),
+    "photos:write", delete_photo, "photos", params=(PHOTO_ID,), responses={204: NO_CONTENT}, problems=(404, 503),
 )
 
 OPERATIONS = (LIST, GET, RESULT, THUMBNAIL, DELETE)

@@ -11,6 +11,8 @@ const artworks = JSON.parse(document.getElementById("artworks").textContent);
 const liveVideo = document.getElementById("live");
 const cameraVideo = document.getElementById("camera");
 const api = (action) => `/api/kiosks/${encodeURIComponent(kioskId)}/${action}`;
+// Set when signed-in staff opened this page rather than the paired booth: their session's CSRF token.
+const staffCsrf = body.dataset.staffCsrf;
 
 let chosen = null;
 let camera = null;
@@ -45,6 +47,23 @@ function showProblem(title, text, retryScreen) {
   document.getElementById("problem-text").textContent = text;
   document.getElementById("retry").onclick = () => (retryScreen ? retryScreen() : goToAttract());
   show("problem");
+}
+
+// ---- talking to the server ----
+
+// Every POST carries the booth header (another site cannot make a browser send it); the booth's
+// credential travels in its cookie. 401/403: this screen is no longer paired (staff revoked it or
+// paired another screen), so the page is loaded again and the server shows how to set it up.
+async function post(action, options = {}) {
+  const headers = { "X-ArtBooth-Booth": "1", ...(options.headers || {}) };
+  if (staffCsrf) headers["X-CSRF-Token"] = staffCsrf;
+  const response = await fetch(api(action), { ...options, method: "POST", headers });
+  if (response.status === 401 || response.status === 403) {
+    disconnect();
+    window.location.reload();
+    throw new Error(`the server refused this booth (${response.status})`);
+  }
+  return response;
 }
 
 function goToAttract() {
@@ -93,7 +112,7 @@ async function choose(artworkId) {
   markChosen();
   if (switching) {
     // Same connection, new painting: the server swaps it from its next frame.
-    await fetch(api("artwork"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ artwork: chosen }) });
+    await post("artwork", { headers: { "Content-Type": "application/json" }, body: JSON.stringify({ artwork: chosen }) });
     return;
   }
   if (!(await startCamera())) return;
@@ -191,8 +210,7 @@ async function connect() {
   try {
     await connection.setLocalDescription(await connection.createOffer());
     await iceGatheringComplete(connection);
-    const response = await fetch(api("offer"), {
-      method: "POST",
+    const response = await post("offer", {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ sdp: connection.localDescription.sdp, type: connection.localDescription.type, artwork: chosen }),
     });
@@ -239,6 +257,12 @@ async function grabStill() {
   return await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
 }
 
+const PROBLEM_TITLES = {
+  415: "The picture did not come through",
+  422: "We could not see you",
+  503: "One moment, please",
+};
+
 async function capture() {
   if (capturing) return;
   capturing = true;
@@ -250,10 +274,11 @@ async function capture() {
     const still = await grabStill().catch(() => null);
     if (still) form.append("photo", still, "still.jpg"); // without it the server uses the newest video frame
     show("processing");
-    const response = await fetch(api("capture"), { method: "POST", body: form });
+    const response = await post("capture", { body: form });
     const result = await response.json().catch(() => ({ error: "Sorry, that did not work. Please try again." }));
     if (!response.ok) {
-      showProblem("Let's try that again", result.error, () => show("preview"));
+      // The server's message says what happened: no photo arrived, nobody was seen, or it is busy.
+      showProblem(PROBLEM_TITLES[response.status] || "Let's try that again", result.error, () => show("preview"));
       return;
     }
     document.getElementById("result-photo").src = result.image;
@@ -286,7 +311,7 @@ document.getElementById("agree").addEventListener("click", () => {
 });
 document.getElementById("decline").addEventListener("click", () => show("preview"));
 document.getElementById("done").addEventListener("click", goToAttract);
-setInterval(() => fetch(api("heartbeat"), { method: "POST" }).catch(() => {}), heartbeatMs);
+setInterval(() => post("heartbeat").catch(() => {}), heartbeatMs);
 // For diagnostics (and the browser tests): the live connection, to read getStats() from.
 window.kioskPeer = () => peer;
 show("attract");
