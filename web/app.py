@@ -164,7 +164,7 @@ async def compose_page(request: web.Request) -> web.Response:
 def serve(settings: Settings) -> None:
     """Run the service until SIGINT or SIGTERM."""
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    limits.return_freed_memory_promptly()
+    limits.FreedMemory().fix_mmap_threshold()
     asyncio.run(_serve(settings))
 
 

@@ -97,6 +97,7 @@ class RequestLimits:
         self._rate_limiter = MovingWindowRateLimiter(MemoryStorage())
         self._max_concurrent = settings.public_concurrent_requests
         self._concurrent: Counter[str] = Counter()
+        self.freed_memory = FreedMemory()
 
     async def refuse_public(self, address: str) -> web.Response | None:
         """The 429 for a public request from ``address`` over its rate or concurrency; None: it may go on."""
@@ -168,7 +169,10 @@ async def middleware(
                 raise busy_response(closed_for) from None
             raise
     finally:
+        had_body = charge.bytes > 0
         charge.release()
+        if had_body and limits.budget.in_flight == 0:
+            limits.freed_memory.trim_soon()
         if public:
             limits.finished(address)
 
@@ -325,19 +329,34 @@ class GuardedAppRunner(web.AppRunner):
         )
 
 
-def return_freed_memory_promptly() -> None:
-    """Have the C allocator give large blocks (an upload's bytes) back to the system when freed.
+class FreedMemory:
+    """Hands memory freed by uploads back to the system, where the C allocator is glibc's.
 
     glibc raises its mmap threshold to the size of the largest block freed (up to 32 MiB): after
     the first photo, photo-sized blocks come from the heaps of whichever threads read and pickle
     them, and a flood leaves the process gigabytes larger for good. A fixed threshold (which also
     turns that raising off) keeps each block of 1 MiB or more in a mapping of its own, unmapped
-    the moment it is freed. Elsewhere than glibc this does nothing.
+    the moment it is freed. The smaller pieces of a flood (parser buffers, the first MiB of each
+    spooled part) still fragment the heaps, keeping tens of megabytes: once the last upload in
+    flight is answered, malloc_trim gives their free pages back (a few milliseconds, in a thread).
+    Elsewhere than glibc this does nothing.
     """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    if mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES) != 1:
-        log.warning("the C allocator refused a fixed mmap threshold; memory freed after a flood of uploads may stay with the process")
+
+    def __init__(self) -> None:
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            self._mallopt, self._malloc_trim = libc.mallopt, libc.malloc_trim
+        except (OSError, AttributeError):
+            self._mallopt = self._malloc_trim = None
+        self._trim: asyncio.Future | None = None
+
+    def fix_mmap_threshold(self) -> None:
+        """For the whole process; called once, before the service starts."""
+        if self._mallopt is not None and self._mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES) != 1:
+            log.warning("the C allocator refused a fixed mmap threshold; memory freed after a flood of uploads may stay with the process")
+
+    def trim_soon(self) -> None:
+        """Give the heaps' free pages back, off the event loop (one trim at a time)."""
+        if self._malloc_trim is None or (self._trim is not None and not self._trim.done()):
+            return
+        self._trim = asyncio.get_running_loop().run_in_executor(None, self._malloc_trim, 0)
