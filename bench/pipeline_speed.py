@@ -62,7 +62,8 @@ def main() -> None:
 
     settings = Settings.load()
     photo, source = load_photo()
-    artwork = load_artwork(ArtworkLibrary(settings).source("demo-golden-meadow"), max_pixels=settings.max_image_pixels)
+    meadow = ArtworkLibrary(settings).source("demo-golden-meadow")
+    artwork = load_artwork(meadow, max_pixels=settings.max_image_pixels)
     assert artwork.image.shape[:2] == (1080, 1920)
 
     start = time.perf_counter()
@@ -86,7 +87,7 @@ def main() -> None:
         session.run(None, {"input": blob})
         inference = (time.perf_counter() - start) * 1000.0
         start = time.perf_counter()
-        result = engine.compose(photo_jpeg, "demo-golden-meadow")
+        result = engine.compose(photo_jpeg, meadow)
         whole = (time.perf_counter() - start) * 1000.0
         if run == 0:
             continue
