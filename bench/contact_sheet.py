@@ -1,8 +1,9 @@
 """A contact sheet to look at harmonization as a visitor would.
 
 Top: benchmark rows of composite | harmonized | ground truth (held-out Lalonde photos).
-Bottom: people from ../shared/data/people placed into ../shared/data/paintings, without
-and with harmonization, side by side.
+Bottom: people from ../shared/data/people placed into ../shared/data/paintings through the real
+pipeline (bench/people_in_paintings.py): plain paste | today (learned targets: the harmonizer's
+default before issue 11) | realistic (the settings' harmonizer), side by side.
 
     .venv/bin/python bench/contact_sheet.py [-o contact_sheet.png] [--rows N] [--people N]
 """
@@ -10,8 +11,6 @@ and with harmonization, side by side.
 from __future__ import annotations
 
 import argparse
-import csv
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -21,21 +20,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import people_in_paintings  # noqa: E402
 from bench.harmonization import Runner  # noqa: E402
 from bench.harmony_data import DEFAULT_DATA, read_index, synthetic_composites  # noqa: E402
-from kiosk.engine import build_compositor, load_harmonizer  # noqa: E402
+from kiosk.engine import load_harmonizer  # noqa: E402
 from kiosk.settings import Settings  # noqa: E402
-from pipeline.codec import decode_image  # noqa: E402
-from pipeline.errors import PipelineError  # noqa: E402
-from pipeline.types import Artwork, ArtworkSpec, Framing, NormBox  # noqa: E402
 
-SHARED = ROOT.parent / "shared/data"
 CELL_HEIGHT = 256
-PAINTING_BOXES = {
-    Framing.FULL_BODY: NormBox(0.38, 0.25, 0.62, 0.95),
-    Framing.HALF_BODY: NormBox(0.28, 0.3, 0.72, 1.0),
-    Framing.CLOSE_UP: NormBox(0.3, 0.25, 0.7, 1.0),
-}
 
 
 def fit_height(image: np.ndarray, height: int = CELL_HEIGHT) -> np.ndarray:
@@ -79,27 +70,13 @@ def main() -> None:
         harmonized = runner.run(composite, mask)[0]
         rows.append(hstack([label(fit_height(x), t) for x, t in ((composite, "composite"), (harmonized, "harmonized"), (image, "ground truth"))]))
 
-    plain = build_compositor(dataclasses.replace(settings, harmonize=False))
-    harmonizing = build_compositor(settings)
-    with (SHARED / "paintings/index.csv").open() as fh:
-        paintings = list(csv.DictReader(fh))
-    with (SHARED / "people/index.csv").open() as fh:
-        people = [row["file"] for row in csv.DictReader(fh)][: args.people]
-    for index, person in enumerate(people):
-        painting = paintings[index % len(paintings)]
-        art_image = decode_image((SHARED / "paintings" / painting["file"]).read_bytes(), max_pixels=50_000_000)
-        art_image = fit_height(art_image, 720)
-        spec = ArtworkSpec(painting["file"], painting["title"], painting["artist"], painting["year"], PAINTING_BOXES)
-        artwork = Artwork(spec, art_image)
-        photo = decode_image((SHARED / "people" / person).read_bytes(), max_pixels=50_000_000)
-        try:
-            before = plain(photo, artwork).image
-            after = harmonizing(photo, artwork)
-        except PipelineError as exc:
-            print(f"{person}: {exc}")
-            continue
-        score = after.harmonized.chosen.score
-        rows.append(hstack([label(fit_height(before, 360), f"{painting['title']}: pasted"), label(fit_height(after.image, 360), f"harmonized ({after.harmonized.chosen.variant.name}, score {score:.2f})")]))
+    harmonizers = {"today": load_harmonizer(settings, targets="learned"), "realistic": load_harmonizer(settings)}
+    for case in people_in_paintings.cases(settings, harmonizers, limit=args.people):
+        cells = [label(fit_height(case.plain.image, 360), f"{case.painting}: pasted")]
+        for name, composition in case.harmonized.items():
+            chosen = composition.harmonized.chosen
+            cells.append(label(fit_height(composition.image, 360), f"{name} ({chosen.variant.name}, score {chosen.score:.2f})"))
+        rows.append(hstack(cells))
 
     sheet = vstack(rows)
     cv2.imwrite(str(args.output), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))

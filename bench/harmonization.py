@@ -10,10 +10,17 @@ variant). For the harmony score: AUC of real photos against their synthetic comp
 of real photos against the dataset's own composites, and the selection gain (fMSE of the
 score-chosen variant over fMSE of the default variant).
 
+Then, in the same run: the iHarmony4 samples (real composites with ground truth; MSE and PSNR
+inside the mask against the real image, per sample, for the untouched composite and each method's
+score-chosen result, and whether the product's default is no worse than untouched), and people
+composed into paintings through the real pipeline (bench/people_in_paintings.py): per painting,
+each face's CIELAB chroma under today's harmonizer (learned targets, the old default) and the product's
+default against the plain paste, and how many faces were greyed by the benchmark's rule.
+
 By default only records held out from training are used; pass --all for a split no model
 was trained on. Figures are baselines of the same run (composite, Reinhard), so read ratios.
 
-    .venv/bin/python bench/harmonization.py [--data DIR] [--limit N] [--seed S] [--json OUT]
+    .venv/bin/python bench/harmonization.py [--data DIR] [--limit N] [--people N] [--seed S] [--json OUT]
 """
 
 from __future__ import annotations
@@ -31,11 +38,12 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import people_in_paintings  # noqa: E402
 from bench.harmony_data import DEFAULT_DATA, read_index, synthetic_composites  # noqa: E402
 from kiosk.engine import load_harmonizer  # noqa: E402
 from kiosk.settings import Settings  # noqa: E402
 from pipeline.harmonize.harmonizer import Harmonizer, choose, standard_variants  # noqa: E402
-from pipeline.harmonize.operators import apply  # noqa: E402
+from pipeline.harmonize.operators import IDENTITY, apply  # noqa: E402
 from pipeline.harmonize.reference import ring_around  # noqa: E402
 from pipeline.harmonize.stats import from_lab, region_stats, to_lab  # noqa: E402
 from pipeline.harmonize.synthetic import lab_transfer  # noqa: E402
@@ -107,6 +115,8 @@ class Runner:
 
     @staticmethod
     def _apply(composite: np.ndarray, mask: np.ndarray, params) -> np.ndarray:
+        if params == IDENTITY:  # as the product does: untouched is the composite itself, not a round trip through Lab
+            return composite
         out = composite.copy()
         out[mask > 0] = np.clip(np.rint(apply(composite, params)[mask > 0] * 255), 0, 255).astype(np.uint8)
         return out
@@ -132,10 +142,56 @@ def iharmony_cases() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
     return cases
 
 
+def inside_mask(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """MSE and PSNR over the masked pixels only."""
+    fmse = float(((result[mask > 0].astype(np.float64) - truth[mask > 0]) ** 2).mean())
+    return {"fmse": round(fmse, 2), "fpsnr": round(float(10 * np.log10(255.0**2 / max(fmse, 1e-10))), 3)}
+
+
+def iharmony(runners: dict[str, Runner], product: str) -> dict[str, dict[str, object]]:
+    """Per sample: the untouched composite and each method's score-chosen result, inside the mask."""
+    figures = {}
+    for name, truth, composite, mask in iharmony_cases():
+        row: dict[str, object] = {"untouched": inside_mask(composite, truth, mask)}
+        for method, runner in runners.items():
+            row[method] = inside_mask(runner.run(composite, mask)[1], truth, mask)
+        row["no_worse"] = row[product]["fmse"] <= row["untouched"]["fmse"]
+        figures[name] = row
+    return figures
+
+
+def faces_in_paintings(settings: Settings, limit: int) -> dict[str, dict[str, object]]:
+    """Per painting: faces measured, faces greyed and mean face chroma, for today's harmonizer and ours."""
+    harmonizers = {
+        "today": load_harmonizer(settings, targets="learned"),
+        "ours": load_harmonizer(settings),
+    }
+    rows: dict[str, dict[str, list]] = {}
+    chosen: dict[str, dict[str, list[str]]] = {}
+    for case in people_in_paintings.cases(settings, harmonizers, limit=limit):
+        row = rows.setdefault(case.painting, {name: [] for name in harmonizers})
+        for name in harmonizers:
+            row[name] += people_in_paintings.face_chromas(case, name)
+            chosen.setdefault(case.painting, {}).setdefault(name, []).append(case.harmonized[name].harmonized.chosen.variant.name)
+    figures = {}
+    for painting, row in rows.items():
+        figures[painting] = {"faces": len(row["ours"]), "painting_chroma": round(row["ours"][0].painting, 1) if row["ours"] else None}
+        for name, faces in row.items():
+            figures[painting][name] = {
+                "greyed": sum(face.greyed for face in faces),
+                "plain_chroma": round(float(np.mean([f.plain for f in faces])), 1) if faces else None,
+                "chroma": round(float(np.mean([f.after for f in faces])), 1) if faces else None,
+                "worst_excess_drop": round(max((f.plain - f.after - f.allowed_drop for f in faces), default=0.0), 1),
+                "variants": chosen[painting][name],
+            }
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--limit", type=int, default=0, help="at most N real photos (0: all)")
+    parser.add_argument("--people", type=int, default=0, help="at most N person-painting pairs (0: all)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--all", action="store_true", help="use every record, not only those held out from training")
     parser.add_argument("--json", type=Path)
@@ -184,19 +240,8 @@ def main() -> None:
         "seconds": round(elapsed, 1),
     }
 
-    cases = iharmony_cases()
-    if cases:
-        runner = runners[best]
-        figures["iharmony4"] = {
-            name: {
-                "composite": metrics(composite, truth, mask),
-                "reinhard": metrics(reinhard(composite, mask), truth, mask),
-                "ours": metrics(default, truth, mask),
-                "ours_chosen": metrics(chosen, truth, mask),
-            }
-            for name, truth, composite, mask in cases
-            for default, chosen, _ in [runner.run(composite, mask)]
-        }
+    figures["iharmony4"] = iharmony(runners, settings.harmonize_targets)
+    figures["faces_in_paintings"] = faces_in_paintings(settings, args.people)
 
     print(f"{len(reals)} real photos ({'all' if args.all else 'held out'}), seed {args.seed}, {elapsed:.0f} s")
     print(f"{'method':<22}{'MSE':>9}{'fMSE':>9}{'PSNR':>8}{'dE2000':>8}{'fMSE/comp':>11}")
@@ -208,8 +253,16 @@ def main() -> None:
           f"{summary[best]['fmse'] / summary['reinhard']['fmse']:.3f} x Reinhard")
     print(f"score AUC real vs synthetic {figures['auc_synthetic']:.3f}, real vs dataset composites "
           f"{figures['auc_dataset']:.3f} ({len(composites)}), selection gain {figures['selection_gain']:.3f}")
-    for name, rows in figures.get("iharmony4", {}).items():
-        print(f"iHarmony4 {name:<14}" + "  ".join(f"{m} fMSE {rows[m]['fmse']:8.1f} PSNR {rows[m]['psnr']:5.2f}" for m in rows))
+    print(f"iHarmony4, inside the mask (score-chosen results; product default: {settings.harmonize_targets})")
+    for name, row in figures["iharmony4"].items():
+        cells = "  ".join(f"{m} {row[m]['fmse']:7.1f} / {row[m]['fpsnr']:5.2f} dB" for m in ("untouched", *runners))
+        print(f"  {name:<14}{cells}  {'no worse' if row['no_worse'] else 'WORSE'}")
+    print("people x paintings: faces greyed (face chroma plain -> after; the painting's chroma)")
+    for painting, row in figures["faces_in_paintings"].items():
+        cells = "  ".join(
+            f"{m}: {row[m]['greyed']}/{row['faces']} greyed, {row[m]['plain_chroma']} -> {row[m]['chroma']}" for m in ("today", "ours")
+        )
+        print(f"  {painting:<18} painting {row['painting_chroma']}  {cells}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

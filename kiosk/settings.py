@@ -103,10 +103,27 @@ class Settings:
     face_detect_long_side: int = 960
 
     harmonize: bool = True
-    # "learned" (a model trained here predicts the subject's target look) or "fitted" (match the reference).
-    harmonize_targets: str = "learned"
+    # Colour and light (pipeline/harmonize/, README "Harmonization"). "fitted": the subject takes the
+    # reference region's luminance zones and colour cast, skin kept in skin hues and never greyer than
+    # the painting (the default: artworks are paintings, and it is the one no worse than untouched on
+    # real photographic composites); "learned": a model trained on outdoor photos predicts the subject's
+    # look, for sites whose artworks are photographs (best on the Lalonde benchmark, but it greys
+    # subjects in paintings).
+    harmonize_targets: str = "fitted"
     # 1 moves the subject all the way to its target look (within the operators' bounds); 0 leaves it.
     harmonize_strength: float = 1.0
+
+    # Painterly stylization (pipeline/stylize.py; for now only `artbooth harmonize --look painted`).
+    # Strength interpolates the subject's own style vector towards the painting's: 0 leaves it as is.
+    stylize_strength: float = 0.8
+    # Share of the repainted luminance faces do not take (they keep their own colours): recognisable visitors.
+    stylize_face_protection: float = 0.6
+    # The subject is painted at a scale set by the painting's brush strokes, but with at least this
+    # long side (faces keep their features) and at most this many pixels (time: ~0.4 s per 0.7 MP on 2 cores).
+    stylize_min_working_side: int = 384
+    stylize_max_working_pixels: int = 700_000
+    # Painting styles (one vector per artwork and reference region) each process keeps.
+    stylize_style_cache_size: int = 16
 
     # Empty: SQLite at <data_dir>/artbooth.db. Or postgresql://user:password@host/db for larger sites.
     database_url: str = ""
@@ -278,6 +295,15 @@ class Settings:
         low, high = HARMONIZE_STRENGTH_RANGE
         if not low <= self.harmonize_strength <= high:
             raise SettingsError(f"harmonize_strength must be in {low:g}..{high:g}, not {self.harmonize_strength}")
+        for name in ("stylize_strength", "stylize_face_protection"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SettingsError(f"{name} must be in 0..1, not {getattr(self, name)}")
+        if self.stylize_min_working_side < 32 or self.stylize_max_working_pixels < self.stylize_min_working_side**2:
+            raise SettingsError(
+                "stylize_min_working_side must be at least 32 and stylize_max_working_pixels at least its square"
+            )
+        if self.stylize_style_cache_size < 1:
+            raise SettingsError("stylize_style_cache_size must be at least 1")
         if self.compose_workers < 1:
             raise SettingsError("compose_workers must be at least 1")
         if self.kiosk_idle_seconds < 10:

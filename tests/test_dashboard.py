@@ -367,7 +367,7 @@ async def test_dashboard_settings_take_effect_at_once_and_survive_a_restart(tmp_
             assert status == 400 and "Nothing was saved: photo_retention_days must be 0 or more" in page
             status, location, _ = await _post(
                 client, first, "/staff/settings", csrf,
-                public_url=booth_url, photo_retention_days="14", harmonize_targets="fitted",
+                public_url=booth_url, photo_retention_days="14", harmonize_targets="learned",
                 privacy_notice="Photos stay 14 days. Ask staff to delete yours.",
             )
             assert status == 303 and location == "/staff/settings?notice=saved"
@@ -390,7 +390,7 @@ async def test_dashboard_settings_take_effect_at_once_and_survive_a_restart(tmp_
                 async with kiosk.post(first.make_url("/api/compose"), data=form) as response:
                     assert response.status == 200, await response.text()
                     composed = await response.json()
-            assert composed["report"]["variant"]["targets"] == "fitted"
+            assert composed["report"]["variant"]["targets"] == "learned"
             assert composed["download_url"].startswith(booth_url)
 
     async with running(settings) as second:  # the same database, a new process's worth of state

@@ -21,7 +21,8 @@ from pipeline.types import Artwork, ArtworkSpec, Framing, NormBox, ReferenceMode
 
 @pytest.fixture(scope="module")
 def harmonizer(session_settings):
-    return load_harmonizer(session_settings)
+    # Photos, not paintings: the learned targets are the photographic artworks' harmonizer.
+    return load_harmonizer(session_settings, targets="learned")
 
 
 def _fmse(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:

@@ -321,7 +321,7 @@ def test_missing_file_raises_model_missing(model_settings: Settings) -> None:
     with pytest.raises(ModelMissingError, match=r"pnet\.pt is missing"):
         ModelStore(model_settings).check_capture_models()
     statuses = models.status(model_settings)
-    assert [s.state for s in statuses] == ["missing"] * 7
+    assert [s.state for s in statuses] == ["missing"] * 9
     assert statuses[0].as_dict() == {
         "name": "modnet.onnx",
         "path": str(model_settings.models_dir / "modnet.onnx"),
@@ -385,6 +385,8 @@ def test_registry_is_consistent() -> None:
         "pnet.pt",
         "rnet.pt",
         "onet.pt",
+        "arbitrary_predict.onnx",
+        "arbitrary_transform.onnx",
     ]
     digests = [s.sha256 for s in models.REGISTRY] + [f.sha256 for s in models.REGISTRY for f in s.files]
     assert all(len(d) == 64 and set(d) <= set("0123456789abcdef") for d in digests)
@@ -397,7 +399,7 @@ def test_real_models_verify_and_load(models_dir: Path) -> None:
     """Against the real pins; the session fixture fetches them (once) when absent."""
     settings = Settings(models_dir=models_dir)
     statuses = models.verify(settings)
-    assert [(s.name, s.state) for s in statuses] == [(s.name, "ok") for s in statuses] and len(statuses) == 7
+    assert [(s.name, s.state) for s in statuses] == [(s.name, "ok") for s in statuses] and len(statuses) == 9
     store = ModelStore(settings)
     store.check_capture_models()
 
@@ -423,3 +425,31 @@ def test_real_models_verify_and_load(models_dir: Path) -> None:
     assert pnet["conv1.weight"].shape == (10, 3, 3, 3)
     assert rnet["conv1.weight"].shape == (28, 3, 3, 3)
     assert onet["conv1.weight"].shape == (32, 3, 3, 3)
+
+
+def test_stylization_networks_run_at_the_subjects_size(models_dir: Path) -> None:
+    """The transform is pinned at 384x384; the store frees its size, so odd sizes run unscaled."""
+    stylizer = ModelStore(Settings(models_dir=models_dir)).stylizer()
+    vector = stylizer.predict(np.full((256, 256, 3), 0.5, np.float32))
+    assert vector.shape == (100,) and np.isfinite(vector).all()
+    for height, width in ((384, 384), (200, 328)):
+        painted = stylizer.transform(np.full((height, width, 3), 0.5, np.float32), vector)
+        assert painted.shape == (height, width, 3)
+        assert np.all((painted >= 0) & (painted <= 1))
+
+
+def test_corrupt_stylization_network_is_the_models_error(models_dir: Path, tmp_path: Path) -> None:
+    copied = tmp_path / "models"
+    copied.mkdir()
+    for name in ("arbitrary_predict.onnx", "arbitrary_transform.onnx"):
+        (copied / name).write_bytes((models_dir / name).read_bytes())
+    transform = copied / "arbitrary_transform.onnx"
+    damaged = bytearray(transform.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF  # same size: only the SHA-256 tells
+    transform.write_bytes(bytes(damaged))
+    settings = Settings(models_dir=copied)
+
+    assert {s.name: s.state for s in models.verify(settings)}["arbitrary_transform.onnx"] == "corrupt"
+    with pytest.raises(ModelMissingError, match=r"arbitrary_transform\.onnx is corrupt") as caught:
+        ModelStore(settings).stylizer()
+    assert caught.value.exit_code == ExitCode.MODEL_MISSING == 9

@@ -77,7 +77,11 @@ SETTING_LABELS = {
         "Also store the visitor's unprocessed photo (personal data); needed to re-run a photo's harmonization.",
     ),
     "harmonize": ("Harmonize", "Match the visitor's colour and light to the painting."),
-    "harmonize_targets": ("Harmonization targets", "learned: a model's prediction; fitted: match the reference region."),
+    "harmonize_targets": (
+        "Harmonization targets",
+        "fitted (for paintings, the default): take the painting's light and colour, skin kept natural; "
+        "learned: a model trained on photos, for artworks that are photographs.",
+    ),
     "harmonize_strength": ("Harmonization strength", "0 leaves the visitor as photographed, 1 applies the full correction."),
     "privacy_notice": ("Privacy notice", "What the booth tells visitors before their first photo; empty: the text below."),
 }

@@ -16,8 +16,9 @@ import numpy as np
 from pipeline.harmonize.boundary import decontaminate_edge
 from pipeline.harmonize.fit import TargetProvider, fit_operators
 from pipeline.harmonize.operators import IDENTITY, OperatorParams, apply
+from pipeline.harmonize.palette import PaletteGuard, guard_palette, mean_chroma
 from pipeline.harmonize.reference import reference_weights
-from pipeline.harmonize.stats import RegionStats, region_stats
+from pipeline.harmonize.stats import RegionStats, downsample_for_stats, region_stats
 from pipeline.harmonize.texture import TextureMatch, match_texture
 from pipeline.types import Artwork, Placement, ReferenceMode
 
@@ -89,19 +90,33 @@ class Reference:
 
     stats: RegionStats
     features: object
+    chroma: float  # mean CIELAB chroma: how colourful the paint is, the floor below which the subject is not greyed
 
 
 class Harmonizer:
     def __init__(
-        self, targets: Mapping[str, TargetProvider], scorer: Scorer, *, default_targets: str, strength: float = 1.0
+        self,
+        targets: Mapping[str, TargetProvider],
+        scorer: Scorer,
+        *,
+        default_targets: str,
+        strength: float = 1.0,
+        palette_guard: PaletteGuard | None = None,
     ) -> None:
         self._targets = targets
         self._scorer = scorer
         self.default_targets = default_targets
         self.strength = strength
+        # None: fitted operators are used as they come (no skin-hue or chroma floor).
+        self.palette_guard = palette_guard
 
     def describe(self, image: np.ndarray, weights: np.ndarray) -> Reference:
-        return Reference(region_stats(image, weights), self._scorer.describe_reference(image, weights))
+        small_image, small_weights = downsample_for_stats(image, weights)
+        return Reference(
+            region_stats(small_image, small_weights),
+            self._scorer.describe_reference(image, weights),
+            mean_chroma(small_image, small_weights),
+        )
 
     def score(self, composite: np.ndarray, alpha: np.ndarray, reference: Reference) -> float:
         """Harmony in [0, 1] of the foreground ``alpha`` marks in ``composite`` with ``reference``."""
@@ -127,6 +142,8 @@ class Harmonizer:
             else:
                 target = self._targets[variant.targets](current, reference.stats)
                 params = fit_operators(fg, alpha, target, strength=variant.strength)
+                if self.palette_guard is not None:
+                    params = guard_palette(params, fg, alpha, reference.chroma, self.palette_guard)
             composite = np.clip(np.rint(a * apply(fg, params) * 255.0 + (1.0 - a) * background), 0, 255)
             scored.append(ScoredVariant(variant, params, self.score(composite.astype(np.uint8), alpha, reference)))
         return scored

@@ -1,0 +1,278 @@
+"""Harmonizing a composite someone else made: `artbooth harmonize`, and benchmarks on other people's data.
+
+The composite's masked region is the subject; the rest of the image serves as the painting.
+
+    from kiosk.harmonize import CompositeModels, harmonize_composite
+
+    models = CompositeModels.load(settings)          # once: MTCNN, the colour-and-light harmonizer,
+                                                     # the stylization networks, a bounded style cache
+    result = harmonize_composite(composite, mask, models, look="painted")
+    result.image                                     # RGB uint8, the composite's size
+
+Looks: ``realistic`` is colour and light only (the capture pipeline's harmonizer, its variants
+scored and the best kept); ``painted`` is colour and light, then the painterly stylization
+(pipeline/stylize.py) at ``settings.stylize_strength``. Outside the mask (mask 0) the composite comes
+back bit for bit. Bad input raises ``CompositeInputError`` (exit code 2, usage) with a message
+saying what to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from kiosk.errors import ArtBoothError, ExitCode
+from kiosk.settings import Settings
+from pipeline.faces import MtcnnFaceDetector
+from pipeline.harmonize.harmonizer import Harmonized, Harmonizer
+from pipeline.harmonize.reference import ring_around
+from pipeline.placement import composite_layer
+from pipeline.stylize import (
+    StyleCache,
+    StyleNetwork,
+    Stylized,
+    StylizeParams,
+    image_identity,
+    painting_style,
+    stylize,
+)
+from pipeline.types import Artwork, ArtworkSpec, Face, Framing, NormBox, Placement, StageTimings
+
+Look = Literal["realistic", "painted"]
+LOOKS: tuple[Look, ...] = ("realistic", "painted")
+
+# A mask pixel at least this opaque is part of the subject (for the checks and the face filter).
+SUBJECT_LEVEL = 0.5
+# Mask values below this are a lossy file's noise, not subject (4 of 255): they count as painting.
+MASK_NOISE_LEVEL = 4 / 255
+# Less paint than this share of the image left outside the mask is no painting to harmonize into.
+MIN_PAINTING_SHARE = 0.01
+# The subject's hole in the painting is filled at this long side for the colour-and-light
+# reference (the whole-artwork statistics should describe paint, not the subject itself).
+FILL_LONG_SIDE = 320
+# Faces are looked for in the subject's box and this share of its size around it.
+FACE_SEARCH_MARGIN = 0.1
+# The ring of paint must hold at least this many pixels to give the style; else all the paint does.
+MIN_RING_PIXELS = 4096
+
+
+class CompositeInputError(ArtBoothError):
+    """A composite and mask that cannot be harmonized as given (sizes differ, empty or full mask)."""
+
+    exit_code = ExitCode.USAGE
+
+
+@dataclass
+class CompositeModels:
+    """The models ``harmonize_composite`` runs on, loaded once and reused across calls."""
+
+    harmonizer: Harmonizer
+    face_detector: MtcnnFaceDetector
+    stylizer: StyleNetwork
+    params: StylizeParams
+    styles: StyleCache = field(default_factory=StyleCache)
+
+    @classmethod
+    def load(cls, settings: Settings) -> CompositeModels:
+        """Everything from the model store (ModelMissingError, exit 9, when a file is missing or corrupt)."""
+        import torch
+
+        from kiosk.engine import load_harmonizer
+        from kiosk.models import ModelStore
+
+        if settings.torch_threads > 0:
+            torch.set_num_threads(settings.torch_threads)
+        store = ModelStore(settings)
+        stylizer = store.stylizer()  # the newest files first: a missing one is reported before torch loads the rest
+        return cls(
+            harmonizer=load_harmonizer(settings),
+            face_detector=store.face_detector(),
+            stylizer=stylizer,
+            params=stylize_params(settings),
+            styles=StyleCache(settings.stylize_style_cache_size),
+        )
+
+
+def stylize_params(settings: Settings) -> StylizeParams:
+    return StylizeParams(
+        strength=settings.stylize_strength,
+        face_protection=settings.stylize_face_protection,
+        min_working_side=settings.stylize_min_working_side,
+        max_working_pixels=settings.stylize_max_working_pixels,
+    )
+
+
+@dataclass(frozen=True)
+class HarmonizedComposite:
+    image: np.ndarray  # RGB uint8, the composite's size
+    look: Look
+    faces_before: list[Face]  # faces MTCNN found on the subject before, composite pixels
+    faces_after: list[Face]  # ... and after
+    timings_ms: dict[str, float]
+    harmonized: Harmonized  # the colour-and-light stage: its variants, their scores, the one kept
+    stylized: Stylized | None  # the painted look's stage; None for realistic
+
+    def report(self) -> dict[str, object]:
+        """JSON-friendly values, for `artbooth harmonize --json`."""
+
+        def faces(found: Sequence[Face]) -> list[dict[str, object]]:
+            return [{"box": [round(v, 1) for v in f.box], "p": round(f.probability, 4)} for f in found]
+
+        report: dict[str, object] = {
+            "look": self.look,
+            "faces_before": faces(self.faces_before),
+            "faces_after": faces(self.faces_after),
+            "timings_ms": {stage: round(ms, 1) for stage, ms in self.timings_ms.items()},
+            "variant": self.harmonized.chosen.variant.name,
+            "scores": {c.variant.name: round(c.score, 4) for c in self.harmonized.candidates},
+            "score": round(self.harmonized.chosen.score, 4),
+        }
+        if self.stylized is not None:
+            report["stylize"] = {
+                "strength": self.stylized.strength,
+                "working_size": list(self.stylized.working_size),
+                "working_scale": round(self.stylized.working_scale, 4),
+            }
+        return report
+
+
+def harmonize_composite(
+    composite: np.ndarray,
+    mask: np.ndarray,
+    models: CompositeModels,
+    *,
+    look: Look = "realistic",
+    artwork_style: np.ndarray | None = None,
+) -> HarmonizedComposite:
+    """Harmonize the subject ``mask`` marks into the rest of ``composite``.
+
+    ``composite``: RGB uint8 (H, W, 3). ``mask``: (H, W), uint8 0..255 or float 0..1, the subject's
+    opacity (white: subject; below 4 of 255 counts as painting). ``artwork_style``: RGB uint8 image whose paint the painted look takes
+    (any size, all of it counts; default: the paint around the mask, i.e. a ring around its box).
+    Raises CompositeInputError for a mask of another size, an empty mask (nothing at least half
+    opaque), a mask that leaves (almost) no painting, or ``artwork_style`` with the realistic look.
+    """
+    if look not in LOOKS:
+        raise CompositeInputError(f"look must be one of {', '.join(LOOKS)}, not {look!r}")
+    if artwork_style is not None and look != "painted":
+        raise CompositeInputError("an artwork style image is used by the painted look only (--look painted)")
+    alpha = subject_alpha(composite, mask)
+    timings = StageTimings()
+    height, width = alpha.shape
+    ys, xs = np.nonzero(alpha > 0)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+    with timings.measure("faces_before"):
+        faces_before = _subject_faces(models.face_detector, composite, alpha, box)
+    with timings.measure("colour_light"):
+        painting = _painting_without_subject(composite, alpha)
+        spec = ArtworkSpec(
+            id="composite",
+            title="composite",
+            artist="",
+            year="",
+            boxes={framing: NormBox(box[0] / width, box[1] / height, box[2] / width, box[3] / height) for framing in Framing},
+        )
+        placement = Placement(framing=Framing.HALF_BODY, box=box, scale=1.0, rect=box)
+        x0, y0, x1, y1 = box
+        layer_alpha = alpha[y0:y1, x0:x1]
+        harmonized = models.harmonizer(Artwork(spec=spec, image=painting), placement, composite[y0:y1, x0:x1], layer_alpha)
+        image = composite_layer(composite, harmonized.foreground, layer_alpha, box)
+    stylized = None
+    if look == "painted":
+        with timings.measure("painting_style"):
+            if artwork_style is not None:
+                source, weights = artwork_style, np.ones(artwork_style.shape[:2], np.float32)
+            else:
+                source, weights = composite, _paint_around(alpha, box)
+            key = (image_identity(source), image_identity(weights))
+            style = models.styles.get(key, lambda: painting_style(models.stylizer, source, weights))
+        with timings.measure("stylize"):
+            stylized = stylize(models.stylizer, image, alpha, faces_before, style, models.params)
+        image = stylized.image
+    with timings.measure("faces_after"):
+        faces_after = _subject_faces(models.face_detector, image, alpha, box)
+    return HarmonizedComposite(
+        image=image,
+        look=look,
+        faces_before=faces_before,
+        faces_after=faces_after,
+        timings_ms=timings.ms,
+        harmonized=harmonized,
+        stylized=stylized,
+    )
+
+
+def subject_alpha(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The subject's alpha (float32 0..1) from ``mask``, or CompositeInputError saying what is wrong
+    with the pair (cheap: callers check before loading models)."""
+    if composite.ndim != 3 or composite.shape[2] != 3 or composite.dtype != np.uint8:
+        raise CompositeInputError(f"the composite must be RGB uint8 (H, W, 3), not {composite.dtype} {composite.shape}")
+    if mask.shape[:2] != composite.shape[:2]:
+        raise CompositeInputError(
+            f"the mask is {mask.shape[1]}x{mask.shape[0]} but the composite is "
+            f"{composite.shape[1]}x{composite.shape[0]}; they must be the same size"
+        )
+    alpha = mask.astype(np.float32) / (255.0 if mask.dtype == np.uint8 else 1.0)
+    if alpha.ndim == 3:
+        alpha = alpha.mean(axis=2)
+    alpha = np.clip(alpha, 0.0, 1.0)
+    alpha[alpha < MASK_NOISE_LEVEL] = 0.0
+    if not (alpha >= SUBJECT_LEVEL).any():
+        raise CompositeInputError("the mask is empty: no pixel is marked as the subject (white is subject, black painting)")
+    if (alpha < SUBJECT_LEVEL).mean() < MIN_PAINTING_SHARE:
+        raise CompositeInputError(
+            "the mask covers the whole image: nothing is left to serve as the painting (white is subject, black painting)"
+        )
+    return alpha
+
+
+def _subject_faces(
+    detector: MtcnnFaceDetector, image: np.ndarray, alpha: np.ndarray, box: tuple[int, int, int, int]
+) -> list[Face]:
+    """The faces on the subject, in composite pixels: MTCNN runs on the subject's box and a margin
+    only (quicker, and faces painted in the artwork are not the visitor's), and a face counts when
+    its centre lies on the subject."""
+    height, width = alpha.shape
+    x0, y0, x1, y1 = box
+    mx, my = round((x1 - x0) * FACE_SEARCH_MARGIN), round((y1 - y0) * FACE_SEARCH_MARGIN)
+    cx0, cy0, cx1, cy1 = max(x0 - mx, 0), max(y0 - my, 0), min(x1 + mx, width), min(y1 + my, height)
+    kept = []
+    for face in detector.detect(image[cy0:cy1, cx0:cx1]):
+        fx0, fy0, fx1, fy1 = face.box
+        moved = Face(
+            box=(fx0 + cx0, fy0 + cy0, fx1 + cx0, fy1 + cy0),
+            probability=face.probability,
+            landmarks=face.landmarks + np.array([cx0, cy0]),
+        )
+        cx, cy = moved.centre
+        if 0 <= cx < width and 0 <= cy < height and alpha[int(cy), int(cx)] >= SUBJECT_LEVEL:
+            kept.append(moved)
+    return kept
+
+
+def _painting_without_subject(composite: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The composite with the subject's pixels filled from the paint around them (coarsely: the
+    colour-and-light reference only needs the painting's statistics)."""
+    height, width = alpha.shape
+    scale = min(1.0, FILL_LONG_SIDE / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    hole = cv2.resize((alpha > 0).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    hole = cv2.dilate(hole, np.ones((3, 3), np.uint8))
+    small = cv2.resize(composite, size, interpolation=cv2.INTER_AREA)
+    filled = cv2.resize(cv2.inpaint(small, hole, 3, cv2.INPAINT_TELEA), (width, height), interpolation=cv2.INTER_LINEAR)
+    painting = composite.copy()
+    inside = alpha > 0
+    painting[inside] = filled[inside]
+    return painting
+
+
+def _paint_around(alpha: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The reference region of the style: the ring of paint around the subject's box, or all the paint."""
+    paint = (alpha == 0).astype(np.float32)
+    ring = ring_around(alpha.shape, box) * paint
+    return ring if ring.sum() >= MIN_RING_PIXELS else paint
