@@ -40,16 +40,17 @@ TARGET_RSS_MB = 1536.0
 def load_photo() -> tuple[np.ndarray, str]:
     if SHARED_PHOTO.exists():
         photo = decode_image(SHARED_PHOTO.read_bytes(), max_pixels=50_000_000)
-        source = SHARED_PHOTO.name
+        source, centred = SHARED_PHOTO.name, True
     else:
         import skimage.data
 
-        photo, source = skimage.data.astronaut(), "skimage astronaut"
-    # Crop to 16:9 around the centre, then scale to 1280x720, as a booth camera would frame it.
+        # Square, with her face in the upper half: a centred 16:9 crop would cut it off.
+        photo, source, centred = skimage.data.astronaut(), "skimage astronaut", False
+    # Crop to 16:9, then scale to 1280x720, as a booth camera would frame it.
     height, width = photo.shape[:2]
     crop_h = min(height, round(width * 9 / 16))
     crop_w = round(crop_h * 16 / 9)
-    y0, x0 = (height - crop_h) // 2, (width - crop_w) // 2
+    y0, x0 = ((height - crop_h) // 2 if centred else 0), (width - crop_w) // 2
     photo = cv2.resize(photo[y0 : y0 + crop_h, x0 : x0 + crop_w], (1280, 720), interpolation=cv2.INTER_AREA)
     return photo, source
 
