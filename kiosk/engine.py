@@ -70,10 +70,15 @@ def load_harmonizer(settings: Settings, targets: str | None = None) -> Harmonize
     )
 
 
-def build_compositor(settings: Settings, store: ModelStore | None = None) -> Compositor:
-    store = store or ModelStore(settings)
+def use_torch_threads(settings: Settings) -> None:
+    """Give torch the settings' thread count (0: torch decides), before the models run."""
     if settings.torch_threads > 0:
         torch.set_num_threads(settings.torch_threads)
+
+
+def build_compositor(settings: Settings, store: ModelStore | None = None) -> Compositor:
+    store = store or ModelStore(settings)
+    use_torch_threads(settings)
     harmonizer = load_harmonizer(settings) if settings.harmonize else None
     return Compositor(build_capture_segmenter(settings, store), store.face_detector(), harmonizer)
 

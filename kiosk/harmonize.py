@@ -79,13 +79,10 @@ class CompositeModels:
     @classmethod
     def load(cls, settings: Settings) -> CompositeModels:
         """Everything from the model store (ModelMissingError, exit 9, when a file is missing or corrupt)."""
-        import torch
-
-        from kiosk.engine import load_harmonizer
+        from kiosk.engine import load_harmonizer, use_torch_threads
         from kiosk.models import ModelStore
 
-        if settings.torch_threads > 0:
-            torch.set_num_threads(settings.torch_threads)
+        use_torch_threads(settings)
         store = ModelStore(settings)
         stylizer = store.stylizer()  # the newest files first: a missing one is reported before torch loads the rest
         return cls(

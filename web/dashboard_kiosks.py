@@ -12,6 +12,7 @@ screen the booth's credential. Revoking forgets the credential and closes the bo
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 from html import escape
 
@@ -262,7 +263,7 @@ async def start_pairing(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="No such kiosk.") from None
     link = f"{settings.resolved_public_url}/kiosk/{kiosk_id}/pair?code={code}"
     # Inline SVG: the staff pages' Content-Security-Policy allows no data: images.
-    qr = qr_svg(link).decode("utf-8")
+    qr = (await asyncio.to_thread(qr_svg, link)).decode("utf-8")  # encoding is CPU work: off the event loop
     body = f"""<h1>Pair the booth {escape(kiosk_id)}</h1>
 <p>Open this link <strong>on the booth's screen</strong> (type it, or scan the code with the booth's camera app)
 and choose "Pair this screen" there. Whichever browser confirms it becomes the booth, so do not confirm it here.</p>
