@@ -3,7 +3,8 @@
 Top: benchmark rows of composite | harmonized | ground truth (held-out Lalonde photos).
 Bottom: people from ../shared/data/people placed into ../shared/data/paintings through the real
 pipeline (bench/people_in_paintings.py): plain paste | today (learned targets: the harmonizer's
-default before issue 11) | realistic (the settings' harmonizer), side by side.
+default before issue 11, unguarded) | realistic (the settings' harmonizer) | painted (the painted
+look of `artbooth harmonize`, kiosk.harmonize, run on the plain paste), side by side.
 
     .venv/bin/python bench/contact_sheet.py [-o contact_sheet.png] [--rows N] [--people N]
 """
@@ -22,8 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench import people_in_paintings  # noqa: E402
 from bench.harmonization import Runner  # noqa: E402
+from bench.painterly import placed_mask  # noqa: E402
 from bench.harmony_data import DEFAULT_DATA, read_index, synthetic_composites  # noqa: E402
 from kiosk.engine import load_harmonizer  # noqa: E402
+from kiosk.harmonize import CompositeModels, harmonize_composite  # noqa: E402
 from kiosk.settings import Settings  # noqa: E402
 
 CELL_HEIGHT = 256
@@ -71,11 +74,15 @@ def main() -> None:
         rows.append(hstack([label(fit_height(x), t) for x, t in ((composite, "composite"), (harmonized, "harmonized"), (image, "ground truth"))]))
 
     harmonizers = {"today": load_harmonizer(settings, targets="learned"), "realistic": load_harmonizer(settings)}
+    looks = CompositeModels.load(settings)
     for case in people_in_paintings.cases(settings, harmonizers, limit=args.people):
         cells = [label(fit_height(case.plain.image, 360), f"{case.painting}: pasted")]
         for name, composition in case.harmonized.items():
             chosen = composition.harmonized.chosen
             cells.append(label(fit_height(composition.image, 360), f"{name} ({chosen.variant.name}, score {chosen.score:.2f})"))
+        mask = placed_mask(case.plain, case.artwork.image.shape[:2])
+        painted = harmonize_composite(case.plain.image, mask, looks, look="painted")
+        cells.append(label(fit_height(painted.image, 360), "painted"))
         rows.append(hstack(cells))
 
     sheet = vstack(rows)

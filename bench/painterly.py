@@ -49,7 +49,7 @@ from kiosk.settings import Settings  # noqa: E402
 from pipeline.codec import decode_image  # noqa: E402
 from pipeline.compose import Composition  # noqa: E402
 from pipeline.errors import PipelineError  # noqa: E402
-from pipeline.placement import scaled_subject  # noqa: E402
+from pipeline.placement import placed_alpha, scaled_subject  # noqa: E402
 from pipeline.types import Artwork, ArtworkSpec, Face, Framing, NormBox  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared/data"
@@ -154,11 +154,7 @@ def placed_mask(composition: Composition, shape: tuple[int, int]) -> np.ndarray:
     """The subject's alpha where compose put it, at the artwork's size."""
     subject, placement = composition.subject, composition.placement
     _, alpha = scaled_subject(subject.alpha[..., None], subject, placement)
-    mask = np.zeros(shape, np.float32)
-    rx0, ry0, rx1, ry1 = placement.rect
-    x0, y0, x1, y1 = max(rx0, 0), max(ry0, 0), min(rx1, shape[1]), min(ry1, shape[0])
-    mask[y0:y1, x0:x1] = alpha[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
-    return mask
+    return placed_alpha(alpha, placement.rect, (shape[1], shape[0]))
 
 
 def people_cases(data: Path, settings: Settings, chosen: list[Method], limit: int | None) -> Iterator[Case]:

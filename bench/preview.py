@@ -31,6 +31,17 @@ expectedDisplayTime).
 
 ``--check-code`` renders the fake camera through ``PreviewModels`` offline and reports how
 many frame numbers the decoder reads back (no browser, no server).
+
+``--colour`` (offline, no browser): does the preview show the photo's colours? Each shared person
+(../shared/data/people) in each shared painting (../shared/data/paintings; without them, the
+portrait in the demo artworks) goes through the capture's Compositor and through the preview
+renderer with the colour correction off and on (the photo shrunk to the camera's 640 px as the
+camera frame, as a booth previews from its stream and captures a full-resolution still); printed:
+the mean CIEDE2000 between the preview's subject and the photo's subject (the photo shrunk to
+the preview's size; pixels inside both subjects, away from their edges) per pixel and of the
+mean colours, the preview's render time per frame and a colour refit's time, and one run of
+the painted look's stylization transform at the preview's layer size. The live figures with the
+correction off: ``ARTBOOTH_PREVIEW_COLOUR=false .venv/bin/python bench/preview.py``.
 """
 
 from __future__ import annotations
@@ -215,6 +226,171 @@ def check_code(settings: Settings, out_dir: Path | None) -> None:
         print(f"{demo.spec.id}: {read}/{len(frames)} frame numbers read back from {preview.shape[1]}x{preview.shape[0]} previews")
 
 
+# ---- the preview's colour against the photo's -------------------------------------------
+
+COLOUR_FRAMES = 3  # per renderer: faces found on the first, colour fitted after the second, used on the third
+RENDER_REPEATS = 20  # frames timed per renderer
+SUBJECT_EDGE_PX = 2  # preview pixels left out along each subject's edge (placement and matte differ there)
+
+
+def colour_scenes(settings: Settings, limit: int) -> list[tuple]:
+    """(name, photo, artwork): every shared person in every shared painting (varying both from
+    the start, the first ``limit``), else the portrait in a room in each demo artwork."""
+    from bench.people_in_paintings import SHARED, paintings, people
+    from kiosk.artworks import ArtworkLibrary, load_artwork
+    from kiosk.demo_gallery import DEMO_ARTWORKS
+    from pipeline.codec import decode_image
+
+    if (SHARED / "paintings/index.csv").is_file() and (SHARED / "people/index.csv").is_file():
+        artworks, photos = paintings(), people()
+        pairs = [(photos[i], artworks[(i + k) % len(artworks)]) for k in range(len(artworks)) for i in range(len(photos))]
+        return [
+            (f"{photo.name[:24]} in {artwork.spec.title}", decode_image(photo.read_bytes(), max_pixels=50_000_000), artwork)
+            for photo, artwork in pairs[: limit or None]
+        ]
+    library = ArtworkLibrary(settings)
+    photo = decode_image(still_jpeg()[0], max_pixels=settings.max_image_pixels)
+    return [
+        (f"portrait in {demo.spec.title}", photo, load_artwork(library.source(demo.spec.id), max_pixels=settings.max_image_pixels))
+        for demo in DEMO_ARTWORKS
+    ][: limit or None]
+
+
+def subject_delta_e(preview: np.ndarray, canvas: np.ndarray, photo: np.ndarray, photo_mask: np.ndarray) -> tuple[float, float]:
+    """Mean CIEDE2000 between ``preview`` and ``photo`` (both at the preview's size) per pixel, and
+    between their mean colours, over the pixels inside both subjects (the preview's: where it
+    differs from the bare ``canvas``) and away from their edges."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    kernel = np.ones((2 * SUBJECT_EDGE_PX + 1,) * 2, np.uint8)
+    preview_mask = np.any(preview != canvas, axis=2).astype(np.uint8)
+    inside = cv2.erode(preview_mask, kernel).astype(bool) & cv2.erode(photo_mask.astype(np.uint8), kernel).astype(bool)
+    if inside.sum() < 50:
+        return float("nan"), float("nan")
+    ours, theirs = rgb2lab(preview[inside][None]), rgb2lab(photo[inside][None])
+    per_pixel = float(deltaE_ciede2000(ours, theirs).mean())
+    of_means = float(deltaE_ciede2000(ours.mean(axis=1), theirs.mean(axis=1))[0])
+    return per_pixel, of_means
+
+
+def colour_check(settings: Settings, limit: int) -> dict:
+    """The preview's subject against the photo's, colour correction off and on (see the docstring)."""
+    import dataclasses
+
+    from kiosk.engine import build_compositor
+    from kiosk.models import ModelStore
+    from pipeline.errors import PipelineError
+    from pipeline.placement import placed_alpha, scaled_subject
+    from streaming.preview import PreviewModels, preview_size
+
+    store = ModelStore(settings)
+    compositor = build_compositor(settings, store)
+    models = {
+        "off": PreviewModels(dataclasses.replace(settings, preview_colour=False), store),
+        "on": PreviewModels(dataclasses.replace(settings, preview_colour=True), store),
+    }
+    rows, layer_sizes = [], []
+    scenes = colour_scenes(settings, limit)
+    for name, photo, artwork in scenes:
+        try:
+            capture = compositor(photo, artwork)
+        except PipelineError as exc:
+            print(f"skipped {name}: {exc}")
+            continue
+        scale = max(CAMERA_SIZE) / max(photo.shape[:2])
+        frame = photo if scale >= 1 else cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        size = preview_size(frame.shape[1], frame.shape[0], artwork.width, artwork.height)
+        canvas = cv2.resize(artwork.image, size, interpolation=cv2.INTER_AREA)
+        # The photo's subject mask: its layer's alpha placed in the artwork, shrunk as the photo is.
+        _, alpha = scaled_subject(photo, capture.subject, capture.placement)
+        mask = placed_alpha(alpha, capture.placement.rect, (artwork.width, artwork.height))
+        photo_small = cv2.resize(capture.image, size, interpolation=cv2.INTER_AREA)
+        photo_mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA) > 0.95
+        row: dict[str, object] = {"scene": name}
+        for mode, preview_models in models.items():
+            renderer = preview_models.renderer(artwork)
+            for _ in range(COLOUR_FRAMES):
+                preview = renderer.render(frame)
+                # What the track runs beside the frames, run here in turn.
+                detection = renderer.face_work()
+                if detection is not None:
+                    detection()
+                refit = renderer.colour_work()
+                if refit is not None:
+                    fits, started, cpu = renderer.colour_refreshes, time.perf_counter(), time.process_time()
+                    refit()
+                    if renderer.colour_refreshes > fits:  # a fit, not a refit that kept the last one
+                        row["refit_ms"] = 1000 * (time.perf_counter() - started)
+                        row["refit_cpu_ms"] = 1000 * (time.process_time() - cpu)
+            started, cpu = time.perf_counter(), time.process_time()
+            for _ in range(RENDER_REPEATS):
+                renderer.render(frame)
+            row[f"render_ms_{mode}"] = 1000 * (time.perf_counter() - started) / RENDER_REPEATS
+            row[f"render_cpu_ms_{mode}"] = 1000 * (time.process_time() - cpu) / RENDER_REPEATS
+            row[f"delta_e_{mode}"], row[f"delta_e_means_{mode}"] = subject_delta_e(preview, canvas, photo_small, photo_mask)
+            if mode == "on" and renderer.colour is None:
+                print(f"{name}: no colour fitted (nobody found in the preview?)")
+        layer_sizes.append(preview_layer_size(capture, size))
+        rows.append(row)
+        print(
+            f"{name:<50} dE per pixel {row['delta_e_off']:5.1f} -> {row['delta_e_on']:5.1f}   of means "
+            f"{row['delta_e_means_off']:5.1f} -> {row['delta_e_means_on']:5.1f}   render CPU ms "
+            f"{row['render_cpu_ms_off']:5.1f} -> {row['render_cpu_ms_on']:5.1f}   refit CPU ms {row.get('refit_cpu_ms', float('nan')):4.0f}"
+        )
+
+    def median(key: str) -> float:
+        values = [r[key] for r in rows if key in r and np.isfinite(r[key])]
+        return float(np.median(values)) if values else float("nan")
+
+    summary = {key: median(key) for key in (
+        "delta_e_off", "delta_e_on", "delta_e_means_off", "delta_e_means_on", "render_ms_off", "render_ms_on",
+        "render_cpu_ms_off", "render_cpu_ms_on", "refit_ms", "refit_cpu_ms",
+    )}
+    measured = [r for r in rows if np.isfinite(r["delta_e_on"]) and np.isfinite(r["delta_e_off"])]
+    closer = sum(r["delta_e_on"] < r["delta_e_off"] for r in measured)
+    print(f"medians over {len(measured)} scenes with a subject in both: dE per pixel {summary['delta_e_off']:.1f} "
+          f"(camera colours) -> {summary['delta_e_on']:.1f} (corrected); of mean colours "
+          f"{summary['delta_e_means_off']:.1f} -> {summary['delta_e_means_on']:.1f}; closer to the photo in {closer}/{len(measured)}")
+    print(f"render per frame: CPU {summary['render_cpu_ms_off']:.1f} -> {summary['render_cpu_ms_on']:.1f} ms "
+          f"(wall {summary['render_ms_off']:.1f} -> {summary['render_ms_on']:.1f}); a colour refit: CPU "
+          f"{summary['refit_cpu_ms']:.0f} ms (wall {summary['refit_ms']:.0f}), beside the frames, every {settings.preview_colour_interval_s} s")
+    summary["stylize_transform_ms"], summary["stylize_transform_cpu_ms"], summary["stylize_size"] = stylize_at_preview_size(
+        store, layer_sizes, scenes[0][2]
+    )
+    print(f"the painted look's transform alone at the preview's median layer size {summary['stylize_size']}: "
+          f"{summary['stylize_transform_ms']:.0f} ms (CPU {summary['stylize_transform_cpu_ms']:.0f} ms), against "
+          f"{1000 / TARGET_FPS:.0f} ms per frame at {TARGET_FPS:.0f} fps")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+    summary["scenes"] = rows
+    return summary
+
+
+def preview_layer_size(capture, size: tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of the subject layer in the preview: the capture's rect at the preview's scale."""
+    rx0, ry0, rx1, ry1 = capture.placement.rect
+    scale = size[0] / capture.image.shape[1]
+    return round((ry1 - ry0) * scale), round((rx1 - rx0) * scale)
+
+
+def stylize_at_preview_size(store, layer_sizes: list, artwork) -> tuple[float, float, str]:
+    """One run of the stylization transform at the median preview layer size (multiples of 4),
+    the style vector predicted from the artwork once: median of 5 runs, wall and CPU ms."""
+    if not layer_sizes:
+        return float("nan"), float("nan"), "-"
+    network = store.stylizer()
+    height, width = (int(np.median([s[i] for s in layer_sizes])) // 4 * 4 for i in (0, 1))
+    style = network.predict(cv2.resize(artwork.image, (256, 256), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0)
+    content = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
+    network.transform(content, style)  # the first run allocates
+    times, cpu_times = [], []
+    for _ in range(5):
+        started, cpu = time.perf_counter(), time.process_time()
+        network.transform(content, style)
+        times.append(1000 * (time.perf_counter() - started))
+        cpu_times.append(1000 * (time.process_time() - cpu))
+    return float(np.median(times)), float(np.median(cpu_times)), f"{width}x{height}"
+
+
 PEOPLE_DIR = ROOT.parent / "shared" / "data" / "people"
 STILL_PHOTO = "480112-637286191695715805-16x9.jpg"  # a 1920x1080 close-up portrait
 
@@ -256,8 +432,11 @@ class PassThrough:
     def set_artwork(self, artwork) -> None:
         pass
 
-    def face_request(self) -> None:
+    def face_work(self) -> None:
         return None  # no faces wanted: nothing runs beside the frames
+
+    def colour_work(self) -> None:
+        return None  # nor colour
 
 
 def serve(port: int, passthrough: bool, pairing_code: str) -> None:
@@ -676,6 +855,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--check-code", action="store_true", help="offline: decode the code from rendered previews")
     parser.add_argument("--images", type=Path, help="with --check-code: write a sample preview per artwork here")
+    parser.add_argument("--colour", action="store_true", help="offline: the preview's subject colours against the photo's")
+    parser.add_argument("--limit", type=int, default=0, help="with --colour: the first N scenes (0: all)")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--passthrough", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pairing-code", help=argparse.SUPPRESS)
@@ -686,6 +867,12 @@ def main() -> None:
     if args.check_code:
         with tempfile.TemporaryDirectory(prefix="artbooth-bench-") as data_dir:
             check_code(Settings.load(environ=os.environ | {"ARTBOOTH_DATA_DIR": data_dir}), args.images)
+        return
+    if args.colour:
+        with tempfile.TemporaryDirectory(prefix="artbooth-bench-") as data_dir:
+            summary = colour_check(Settings.load(environ=os.environ | {"ARTBOOTH_DATA_DIR": data_dir}), args.limit)
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=2, default=float))
         return
     results = asyncio.run(run(args))
     summary = report(results, args.seconds)

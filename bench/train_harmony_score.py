@@ -1,4 +1,5 @@
-"""Train the harmony score (pipeline/harmonize/score.py): real photos against composites.
+"""Train the harmony score's photographic part (pipeline/harmonize/score.py): real photos against
+composites. (Its painterly part is fitted by bench/train_style_score.py.)
 
 Positives are the real photos of the training records (``Record.held_out`` False); negatives
 are their synthetic composites (bench.harmony_data.synthetic_composites, TRAIN_SEEDS_PER_RUN

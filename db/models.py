@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from kiosk.settings import ARTWORK_LOOKS
 from pipeline.types import Framing, ReferenceMode
 
 
@@ -88,7 +89,11 @@ class Base(DeclarativeBase):
 
 class ArtworkRow(Base):
     __tablename__ = "artworks"
-    __table_args__ = (CheckConstraint(_one_of("reference_mode", ReferenceMode), name="reference_mode"),)
+    __table_args__ = (
+        CheckConstraint(_one_of("reference_mode", ReferenceMode), name="reference_mode"),
+        CheckConstraint(f"look IS NULL OR look IN ({', '.join(map(repr, ARTWORK_LOOKS))})", name="look"),
+        CheckConstraint("stylize_strength IS NULL OR stylize_strength BETWEEN 0 AND 1", name="stylize_strength"),
+    )
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
@@ -106,6 +111,10 @@ class ArtworkRow(Base):
     available: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_order: Mapped[int] = mapped_column(Integer)
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The look it offers (kiosk/looks.py: one of ARTWORK_LOOKS) and the painted look's strength (0..1);
+    # NULL: the service's settings (look, stylize_strength). Staff's choice, like enabled: sync never sets it.
+    look: Mapped[str | None] = mapped_column(String(16))
+    stylize_strength: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

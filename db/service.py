@@ -157,6 +157,9 @@ class ArtworkRecord:
     sort_order: int
     created_at: datetime
     updated_at: datetime
+    # The look it offers and the painted look's strength; None: the service's setting (kiosk/looks.py).
+    look: str | None = None
+    stylize_strength: float | None = None
 
     @classmethod
     def from_row(cls, row: ArtworkRow) -> ArtworkRecord:
@@ -178,6 +181,8 @@ class ArtworkRecord:
             sort_order=row.sort_order,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            look=row.look,
+            stylize_strength=row.stylize_strength,
         )
 
 
@@ -201,6 +206,7 @@ KIOSK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 # The artwork columns staff may change (update_artwork); the image only by replacing it.
 ARTWORK_EDITABLE = frozenset(
     {"title", "artist", "year", "boxes", "reference_region", "reference_mode", "enabled", "sort_order"}
+    | {"look", "stylize_strength"}
 )
 
 

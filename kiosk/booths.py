@@ -13,6 +13,7 @@ from kiosk.artworks import load_artwork
 from kiosk.catalogue import ArtworkCatalogue
 from kiosk.settings import Settings
 from pipeline.types import Artwork
+from streaming.preview import PreviewModels
 from streaming.sessions import KioskPeers
 
 # A booth counts as online when it checked in within this many heartbeats (one may be late or lost).
@@ -35,6 +36,7 @@ class Booths:
     catalogue: ArtworkCatalogue
     peers: KioskPeers
     executor: ThreadPoolExecutor
+    preview_models: PreviewModels
     statuses: dict[str, KioskStatus] = field(default_factory=dict)
     _artworks: dict[tuple[str, datetime], Artwork] = field(default_factory=dict)
 

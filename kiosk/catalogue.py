@@ -37,6 +37,8 @@ from kiosk.errors import (
     InvalidEditError,
     exit_code_for,
 )
+from kiosk.looks import Harmonization, resolve_look
+from kiosk.settings import ARTWORK_LOOKS, Settings
 from kiosk.storage import Storage
 from pipeline.codec import decode_image, encode_image
 from pipeline.errors import ArtworkSpecError, PipelineError
@@ -63,7 +65,7 @@ class _Keep(enum.Enum):
     KEEP = "keep"
 
 
-KEEP = _Keep.KEEP  # ArtworkEdit.reference_region: leave it as it is (None removes it)
+KEEP = _Keep.KEEP  # ArtworkEdit.reference_region, look, stylize_strength: leave it as it is (None removes it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +75,8 @@ class ArtworkEdit:
     ``boxes`` maps some or all framings ("close-up", "half-body", "full-body") to [x0, y0, x1, y1]
     in normalised image coordinates. A reference region given without a ``reference_mode`` makes
     the region the reference; removing the region while it is the reference falls back to the
-    complete artwork.
+    complete artwork. ``look`` (one of ARTWORK_LOOKS) and ``stylize_strength`` (0 to 1) set to None
+    hand the choice back to the service's settings.
     """
 
     title: str | None = None
@@ -84,6 +87,19 @@ class ArtworkEdit:
     reference_mode: str | None = None
     enabled: bool | None = None
     sort_order: int | None = None
+    look: str | None | _Keep = KEEP
+    stylize_strength: float | None | _Keep = KEEP
+
+
+def look_harmonization(
+    record: ArtworkRecord, base: Harmonization, settings: Settings, *, chosen: str | None = None
+) -> Harmonization:
+    """``base`` (the harmonize settings in effect) in the look the artwork offers, or the one ``chosen``
+    where the artwork leaves it to the visitor (kiosk.looks.resolve_look; LookError for a bad one),
+    at the artwork's painted strength or the service's."""
+    strength = record.stylize_strength if record.stylize_strength is not None else settings.stylize_strength
+    look = resolve_look(record.look, chosen, settings)
+    return dataclasses.replace(base, look=look, stylize_strength=strength)
 
 
 def _library_key(image_key: str) -> bool:
@@ -211,6 +227,10 @@ class ArtworkCatalogue:
 
     async def draft_source(self, artwork_id: str, edit: ArtworkEdit) -> ArtworkSource:
         """The artwork as ``edit`` would make it, unsaved: for trying boxes before saving them."""
+        return await self.source_of(await self.draft(artwork_id, edit))
+
+    async def draft(self, artwork_id: str, edit: ArtworkEdit) -> ArtworkRecord:
+        """The artwork's record as ``edit`` would make it, unsaved (InvalidEditError as for update)."""
         record = await service.get_artwork(self._storage.sessions, artwork_id)
         if record is None:
             raise ArtworkNotFoundError(f"no artwork {artwork_id!r}")
@@ -226,7 +246,9 @@ class ArtworkCatalogue:
             reference_region=NormBox.from_list(region) if region is not None else None,
             reference_mode=ReferenceMode(values["reference_mode"]),
         )
-        return await self.source_of(dataclasses.replace(record, spec=spec))
+        return dataclasses.replace(
+            record, spec=spec, look=values["look"], stylize_strength=values["stylize_strength"]
+        )
 
     async def delete(self, artwork_id: str, *, actor: str) -> None:
         """Delete an uploaded (or edited) artwork no photo was made with; ArtworkInUseError otherwise."""
@@ -268,6 +290,8 @@ def _columns(record: ArtworkRecord) -> dict[str, Any]:
         "reference_mode": spec.reference_mode.value,
         "enabled": record.enabled,
         "sort_order": record.sort_order,
+        "look": record.look,
+        "stylize_strength": record.stylize_strength,
     }
 
 
@@ -341,4 +365,29 @@ def _edited_columns(current: Mapping[str, Any], edit: ArtworkEdit) -> dict[str, 
         if not isinstance(edit.sort_order, int) or isinstance(edit.sort_order, bool) or edit.sort_order < 0:
             raise InvalidEditError("the position must be a whole number, 0 or more")
         values["sort_order"] = edit.sort_order
+    if edit.look is not KEEP:
+        if edit.look is not None and edit.look not in ARTWORK_LOOKS:
+            raise InvalidEditError(
+                f"the look must be one of {', '.join(ARTWORK_LOOKS)} (or none, for the service's default), "
+                f"not {edit.look!r}"
+            )
+        values["look"] = edit.look
+    if edit.stylize_strength is not KEEP:
+        values["stylize_strength"] = _strength(edit.stylize_strength)
     return values
+
+
+def _strength(value: object) -> float | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not 0 <= value <= 1
+    ):
+        raise InvalidEditError(
+            f"the painted look's strength must be a number from 0 (the photo as it is) to 1 (fully painted), "
+            f"not {value!r}"
+        )
+    return round(float(value), 3)

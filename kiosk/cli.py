@@ -18,9 +18,10 @@ from db.engine import database_url, masked_url
 from db.migrate import upgrade
 from db.service import RetentionReport
 from kiosk.artworks import IMAGE_SUFFIXES
-from kiosk.catalogue import ArtworkCatalogue
+from kiosk.catalogue import ArtworkCatalogue, look_harmonization
 from kiosk.errors import ArtBoothError, ExitCode, InputNotFoundError, exit_code_for
 from kiosk.files import write_atomically
+from kiosk.looks import resolve_look
 from kiosk.qr import qr_text
 from kiosk.settings import Settings
 from kiosk.storage import SavedDownload, Storage
@@ -59,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     compose.add_argument("--json", action="store_true", help="print one JSON object describing the result")
     compose.add_argument(
         "--save", action="store_true", help="also store the result and print its download link and QR code"
+    )
+    compose.add_argument(
+        "--look",
+        metavar="{realistic,painted}",
+        help="realistic: colour and light; painted: then the painting's palette and brushwork "
+        "(default: the artwork's look, or the setting fallback_look where it leaves the choice to the visitor)",
+    )
+    compose.add_argument(
+        "--stylize-strength",
+        type=float,
+        metavar="X",
+        help="the painted look's strength, 0 (the photo as it is) to 1 (default: the artwork's, else stylize_strength)",
     )
     compose.set_defaults(handler=_compose)
 
@@ -166,6 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _compose(args: argparse.Namespace, settings: Settings) -> int:
     _check_output(args.output)
+    resolve_look(None, args.look, settings)  # a bad look is refused before anything is read
+    if args.stylize_strength is not None and not 0.0 <= args.stylize_strength <= 1.0:
+        raise UsageError(f"--stylize-strength must be from 0 to 1, not {args.stylize_strength:g}")
     artwork_path = Path(args.artwork)
     from_files = artwork_path.suffix.lower() in ARTWORK_FILE_SUFFIXES and artwork_path.exists()
     if from_files and args.save:
@@ -182,18 +198,30 @@ async def _compose_async(
 ) -> int:
     from kiosk.artworks import ArtworkLibrary
     from kiosk.engine import Engine  # torch and the models load only for commands that need them
+    from kiosk.looks import Harmonization
 
     library = ArtworkLibrary(settings)
+    base = Harmonization.from_settings(settings)
     if artwork_path is not None:
+        # An artwork given as files has no look of its own.
+        harmonization = dataclasses.replace(base, look=resolve_look(None, args.look, settings))
         result = await asyncio.to_thread(
-            Engine(settings).compose, photo_bytes, library.source_from_files(artwork_path), output_suffix=args.output.suffix
+            Engine(settings).compose,
+            photo_bytes,
+            library.source_from_files(artwork_path),
+            output_suffix=args.output.suffix,
+            harmonization=_with_strength(harmonization, args),
         )
         return _report_composition(args, result, None)
     async with _opened_storage(settings) as storage:
         catalogue = ArtworkCatalogue(storage, library)
         await catalogue.sync()
-        source = await catalogue.source(args.artwork)
-        result = await asyncio.to_thread(Engine(settings).compose, photo_bytes, source, output_suffix=args.output.suffix)
+        record = await catalogue.offered(args.artwork)
+        source = await catalogue.source_of(record)
+        harmonization = _with_strength(look_harmonization(record, base, settings, chosen=args.look), args)
+        result = await asyncio.to_thread(
+            Engine(settings).compose, photo_bytes, source, output_suffix=args.output.suffix, harmonization=harmonization
+        )
         saved = None
         if args.save:
             storage.warn_if_unreachable_by_phones()
@@ -202,6 +230,15 @@ async def _compose_async(
                 stored_jpeg = await asyncio.to_thread(encode_image, result.composition.image, ".jpg")
             saved = await storage.save(stored_jpeg, result.report(), artwork_id=source.spec.id, raw_photo=photo_bytes)
         return _report_composition(args, result, saved)
+
+
+def _with_strength(harmonization, args: argparse.Namespace):
+    """``harmonization`` at --stylize-strength, when given (only the painted look has a strength)."""
+    if args.stylize_strength is None:
+        return harmonization
+    if harmonization.look != "painted":
+        raise UsageError("--stylize-strength is the painted look's; add --look painted")
+    return dataclasses.replace(harmonization, stylize_strength=args.stylize_strength)
 
 
 def _report_composition(args: argparse.Namespace, result, saved: SavedDownload | None) -> int:
@@ -214,7 +251,7 @@ def _report_composition(args: argparse.Namespace, result, saved: SavedDownload |
     else:
         print(
             f"{report['people']} {'person' if report['people'] == 1 else 'people'}, {report['framing']}, "
-            f"placed in {result.artwork.spec.title!r} -> {args.output} "
+            f"placed in {result.artwork.spec.title!r}, {report['look']} -> {args.output} "
             f"({sum(result.composition.timings.ms.values()):.0f} ms)"
         )
         if saved is not None:

@@ -16,6 +16,7 @@ import torch
 
 from kiosk.artworks import ArtworkSource, load_artwork
 from kiosk.errors import ArtworkNotFoundError
+from kiosk.looks import Harmonization
 from kiosk.models import ModelStore
 from kiosk.settings import Settings
 from pipeline.codec import decode_image, encode_image
@@ -25,15 +26,22 @@ from pipeline.harmonize.harmonizer import Harmonizer
 from pipeline.harmonize.learned import LearnedTargets
 from pipeline.harmonize.palette import PaletteGuard
 from pipeline.harmonize.score import HarmonyScorer
+from pipeline.looks import PaintedStage
 from pipeline.matting import ModnetSegmenter, Segmenter
 from pipeline.rmbg import RmbgSegmenter
-from pipeline.types import Artwork, StageTimings
+from pipeline.stylize import StyleCache
+from pipeline.types import Artwork, ArtworkSpec, Framing, NormBox, StageTimings
 
 
 LEARNED_TARGETS_FILE = "target_stats.npz"
 HARMONY_SCORE_FILE = "harmony_score.npz"
-# Harmonizers besides the settings' one each engine keeps (a few kilobytes of weights each).
-OTHER_HARMONIZERS_KEPT = 4
+# Compositors besides the settings' one each engine keeps: harmonizers of a few kilobytes of weights
+# each, the painted look's stage sharing the engine's networks and style cache. A booth alternates
+# between both looks and a few artworks' painted strengths.
+OTHER_HARMONIZERS_KEPT = 8
+# The warm-up's generated composition: a booth camera's photo onto a typical artwork.
+WARM_UP_PHOTO_SIZE = (1280, 720)
+WARM_UP_ARTWORK_SIZE = (1920, 1080)
 
 
 def build_capture_segmenter(settings: Settings, store: ModelStore) -> Segmenter:
@@ -71,9 +79,15 @@ def load_harmonizer(settings: Settings, targets: str | None = None) -> Harmonize
 
 
 def use_torch_threads(settings: Settings) -> None:
-    """Give torch the settings' thread count (0: torch decides), before the models run."""
+    """Give torch the settings' thread count before the models run. 0: one thread where torch runs
+    only MTCNN (the MODNet segmenter runs on onnxruntime), else torch decides (RMBG). MTCNN's many
+    small convolutions lose to OpenMP's spinning threads on 2 busy cores: 630-1100 ms per detection
+    of a 1280x720 photo with two threads against 140-220 ms with one (measured side by side, as the
+    live preview found: settings.preview_torch_threads)."""
     if settings.torch_threads > 0:
         torch.set_num_threads(settings.torch_threads)
+    elif settings.segmenter == "modnet":
+        torch.set_num_threads(1)
 
 
 def build_compositor(settings: Settings, store: ModelStore | None = None) -> Compositor:
@@ -81,26 +95,6 @@ def build_compositor(settings: Settings, store: ModelStore | None = None) -> Com
     use_torch_threads(settings)
     harmonizer = load_harmonizer(settings) if settings.harmonize else None
     return Compositor(build_capture_segmenter(settings, store), store.face_detector(), harmonizer)
-
-
-@dataclass(frozen=True)
-class Harmonization:
-    """How a composition is harmonized: the harmonize settings in effect, or what staff chose to
-    re-run a photo with."""
-
-    enabled: bool
-    targets: str
-    strength: float
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Harmonization:
-        return cls(settings.harmonize, settings.harmonize_targets, settings.harmonize_strength)
-
-    def applied_to(self, settings: Settings) -> Settings:
-        """``settings`` with these harmonize values (checked as settings values are)."""
-        return dataclasses.replace(
-            settings, harmonize=self.enabled, harmonize_targets=self.targets, harmonize_strength=self.strength
-        )
 
 
 @dataclass(frozen=True)
@@ -127,27 +121,74 @@ class ComposeResult:
         } | self._harmony_report()
 
     def _harmony_report(self) -> dict[str, object]:
-        harmonized = self.composition.harmonized
-        if harmonized is None:
-            return {}
-        return {
-            "variant": harmonized.chosen.as_dict() | {"texture": harmonized.texture.as_dict()},
-            "scores": {c.variant.name: round(c.score, 4) for c in harmonized.candidates},
-            "score": round(harmonized.chosen.score, 4),
-        }
+        """The look, and every candidate scored on the way: the colour-and-light variants, then the
+        painted variants; ``kept`` marks the one kept at each stage, ``score`` is the final picture's."""
+        composition = self.composition
+        harmonized, painted = composition.harmonized, composition.painted
+        report: dict[str, object] = {"look": composition.look, "candidates": []}
+        if harmonized is not None:
+            report["candidates"] = [
+                {"stage": "colour_light", "name": c.variant.name, "score": round(c.score, 4), "kept": c is harmonized.chosen}
+                for c in harmonized.candidates
+            ]
+            report |= {
+                "variant": harmonized.chosen.as_dict() | {"texture": harmonized.texture.as_dict()},
+                "scores": {c.variant.name: round(c.score, 4) for c in harmonized.candidates},
+                "score": round(harmonized.chosen.score, 4),
+            }
+        if painted is not None:
+            report["candidates"] += [
+                {"stage": "painted"} | c.as_dict() | {"kept": c is painted.chosen} for c in painted.candidates
+            ]
+            report["stylize"] = painted.as_dict()
+            if harmonized is not None:  # the stored variant says what was done: colour and light, then paint
+                report["variant"] = report["variant"] | {"painted": painted.chosen.as_dict()}
+            if painted.chosen.score is not None:
+                report["scores"] |= {c.name: round(c.score, 4) for c in painted.candidates}
+                report["score"] = round(painted.chosen.score, 4)
+        return report
 
 
 class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._artworks: dict[tuple[Path, int, int], Artwork] = {}
-        # The models shared with other harmonizers: the defaults changed in the dashboard, or a re-run.
+        # The models shared with other harmonizers and looks: the defaults changed in the dashboard,
+        # the painted look, an artwork's painted strength, a re-run.
         self._other_compositors: dict[Harmonization, Compositor] = {}
+        # Artworks' styles for the painted look, computed once per artwork and reference region.
+        self._styles = StyleCache(settings.stylize_style_cache_size)
 
     @functools.cached_property
     def compositor(self) -> Compositor:
-        # Loaded on first use, so a bad photo or artwork is refused before seconds of model loading.
+        """The realistic look as the settings say. Loaded on first use, so a bad photo or artwork
+        is refused before seconds of model loading."""
         return build_compositor(self.settings)
+
+    @functools.cached_property
+    def painted_stage(self) -> PaintedStage:
+        """The painted look's stage: the stylization networks, loaded once, and the style cache."""
+        from kiosk.harmonize import stylize_params
+
+        return PaintedStage(ModelStore(self.settings).stylizer(), self._styles, stylize_params(self.settings))
+
+    def warm_up(self) -> dict[str, float]:
+        """Load every model (the stylization networks too) and, unless settings.compose_warm_up is off,
+        compose a generated photo in the painted look, which runs every stage of both looks, at a booth's working sizes: the first
+        visitor's capture then pays for neither (onnxruntime and torch set up on their first run).
+        Returns milliseconds: "models", "dummy_compose" and the dummy's stages."""
+        timings = StageTimings()
+        with timings.measure("models"):
+            self.compositor, self.painted_stage  # noqa: B018 - loading them is the point
+        if not self.settings.compose_warm_up:
+            return timings.ms
+        photo, artwork = _warm_up_scene()
+        painted = dataclasses.replace(Harmonization.from_settings(self.settings), look="painted")
+        dummy = StageTimings()
+        with timings.measure("dummy_compose"):
+            composition = self._compositor(painted)(decode_image(photo, max_pixels=self.settings.max_image_pixels), artwork, dummy)
+            encode_image(composition.image, ".jpg")
+        return timings.ms | {f"dummy_{stage}": ms for stage, ms in dummy.ms.items()}
 
     def compose(
         self,
@@ -171,12 +212,24 @@ class Engine:
         return ComposeResult(composition=composition, artwork=loaded, encoded=encoded)
 
     def _compositor(self, harmonization: Harmonization | None) -> Compositor:
-        if harmonization is None or harmonization == Harmonization.from_settings(self.settings):
+        default = dataclasses.replace(Harmonization.from_settings(self.settings), look="realistic")
+        if harmonization is None:
+            harmonization = Harmonization.from_settings(self.settings)
+        if harmonization.look == "realistic":  # the painted strength means nothing to it: one compositor
+            harmonization = dataclasses.replace(harmonization, stylize_strength=default.stylize_strength)
+        if harmonization == default:
             return self.compositor
         compositor = self._other_compositors.get(harmonization)
         if compositor is None:
-            settings = harmonization.applied_to(self.settings)
-            compositor = self.compositor.with_harmonizer(load_harmonizer(settings) if settings.harmonize else None)
+            if _colour_and_light(harmonization) == _colour_and_light(default):
+                harmonizer = self.compositor.harmonizer
+            else:
+                settings = harmonization.applied_to(self.settings)
+                harmonizer = load_harmonizer(settings) if settings.harmonize else None
+            painted = None
+            if harmonization.look == "painted":
+                painted = self.painted_stage.with_strength(harmonization.stylize_strength)
+            compositor = self.compositor.with_harmonizer(harmonizer, painted)
             if len(self._other_compositors) >= OTHER_HARMONIZERS_KEPT:
                 self._other_compositors.pop(next(iter(self._other_compositors)))
             self._other_compositors[harmonization] = compositor
@@ -196,3 +249,31 @@ class Engine:
             cached = self._artworks[cache_key] = load_artwork(source, max_pixels=self.settings.max_image_pixels)
         # The spec (boxes, reference) may have changed in the database while the image did not.
         return cached if cached.spec == source.spec else Artwork(spec=source.spec, image=cached.image)
+
+
+def _colour_and_light(harmonization: Harmonization) -> tuple[bool, str, float]:
+    return harmonization.enabled, harmonization.targets, harmonization.strength
+
+
+def _warm_up_scene() -> tuple[bytes, Artwork]:
+    """A JPEG booth photo with a face (the astronaut, the try-it sample, cropped to 16:9 from the
+    top, where her face is) and a generated painting-like artwork, both at the working sizes."""
+    import cv2
+    import skimage.data
+
+    portrait = skimage.data.astronaut()
+    width, height = WARM_UP_PHOTO_SIZE
+    crop_h = round(portrait.shape[1] * height / width)
+    photo = cv2.resize(portrait[:crop_h], WARM_UP_PHOTO_SIZE, interpolation=cv2.INTER_AREA)
+    width, height = WARM_UP_ARTWORK_SIZE
+    rng = np.random.default_rng(11)
+    strokes = cv2.resize(rng.integers(40, 220, (height // 24, width // 24, 3), dtype=np.uint8), WARM_UP_ARTWORK_SIZE)
+    painting = cv2.GaussianBlur(strokes, (0, 0), 3)
+    spec = ArtworkSpec(
+        id="warm-up",
+        title="warm-up",
+        artist="",
+        year="",
+        boxes={framing: NormBox(0.3, 0.3, 0.7, 1.0) for framing in Framing},
+    )
+    return encode_image(photo, ".jpg"), Artwork(spec=spec, image=painting)

@@ -31,15 +31,8 @@ from pipeline.faces import MtcnnFaceDetector
 from pipeline.harmonize.harmonizer import Harmonized, Harmonizer
 from pipeline.harmonize.reference import ring_around
 from pipeline.placement import composite_layer
-from pipeline.stylize import (
-    StyleCache,
-    StyleNetwork,
-    Stylized,
-    StylizeParams,
-    image_identity,
-    painting_style,
-    stylize,
-)
+from pipeline.looks import PaintedStage, faces_moved
+from pipeline.stylize import StyleCache, StyleNetwork, Stylized, StylizeParams, image_identity
 from pipeline.types import Artwork, ArtworkSpec, Face, Framing, NormBox, Placement, StageTimings
 
 Look = Literal["realistic", "painted"]
@@ -177,20 +170,37 @@ def harmonize_composite(
         placement = Placement(framing=Framing.HALF_BODY, box=box, scale=1.0, rect=box)
         x0, y0, x1, y1 = box
         layer_alpha = alpha[y0:y1, x0:x1]
-        harmonized = models.harmonizer(Artwork(spec=spec, image=painting), placement, composite[y0:y1, x0:x1], layer_alpha)
+        harmonized = models.harmonizer(
+            Artwork(spec=spec, image=painting),
+            placement,
+            composite[y0:y1, x0:x1],
+            layer_alpha,
+            faces=faces_moved(faces_before, box, (x1 - x0, y1 - y0)),
+        )
         image = composite_layer(composite, harmonized.foreground, layer_alpha, box)
     stylized = None
     if look == "painted":
+        # The capture pipeline's painted stage: its variants scored as the colour-and-light ones.
+        stage = PaintedStage(models.stylizer, models.styles, models.params)
         with timings.measure("painting_style"):
             if artwork_style is not None:
                 source, weights = artwork_style, np.ones(artwork_style.shape[:2], np.float32)
             else:
                 source, weights = composite, _paint_around(alpha, box)
-            key = (image_identity(source), image_identity(weights))
-            style = models.styles.get(key, lambda: painting_style(models.stylizer, source, weights))
-        with timings.measure("stylize"):
-            stylized = stylize(models.stylizer, image, alpha, faces_before, style, models.params)
-        image = stylized.image
+            style = stage.style((image_identity(source), image_identity(weights)), source, lambda: weights)
+        scored_in = Artwork(spec=spec, image=painting)
+        painted = stage(
+            composite,
+            box,
+            harmonized.foreground,
+            layer_alpha,
+            faces_moved(faces_before, box, (x1 - x0, y1 - y0)),
+            style,
+            score=lambda layer: models.harmonizer.score_layer(scored_in, placement, layer, layer_alpha, harmonized.reference),
+            timings=timings,
+        )
+        image = composite_layer(composite, painted.foreground, layer_alpha, box)
+        stylized = painted.stylized
     with timings.measure("faces_after"):
         faces_after = _subject_faces(models.face_detector, image, alpha, box)
     return HarmonizedComposite(

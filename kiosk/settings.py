@@ -29,6 +29,10 @@ SEGMENTER_BACKENDS = ("modnet", "rmbg-1.4", "rmbg-2.0")
 HARMONIZE_TARGETS = ("learned", "fitted")
 # 0 leaves the subject as photographed, 1 applies the full correction.
 HARMONIZE_STRENGTH_RANGE = (0.0, 1.0)
+# The looks a photo is made in (kiosk/looks.py): colour and light only, or then painted into the artwork.
+LOOKS = ("realistic", "painted")
+# What an artwork (or the service, for artworks without their own) offers: one look, or the visitor's pick.
+ARTWORK_LOOKS = (*LOOKS, "visitor")
 
 # The settings staff may change in the dashboard while the service runs; they win over the file
 # and the environment. Everything else needs a restart (ports, folders, models, workers).
@@ -41,6 +45,9 @@ DASHBOARD_FIELDS = (
     "harmonize_targets",
     "harmonize_strength",
     "privacy_notice",
+    # Looks (issue 11, "ui"): what artworks without their own look offer, and the painted strength.
+    "look",
+    "stylize_strength",
 )
 
 # What a multipart form adds around the largest photo (part headers, the other fields).
@@ -113,7 +120,13 @@ class Settings:
     # 1 moves the subject all the way to its target look (within the operators' bounds); 0 leaves it.
     harmonize_strength: float = 1.0
 
-    # Painterly stylization (pipeline/stylize.py; for now only `artbooth harmonize --look painted`).
+    # Which look artworks without their own setting offer (ARTWORK_LOOKS): "visitor" lets the booth
+    # offer both, the visitor taps one before the countdown.
+    look: str = "visitor"
+    # The look of a photo whose artwork leaves it to the visitor when nobody chose (API, public upload).
+    fallback_look: str = "realistic"
+
+    # Painterly stylization (pipeline/stylize.py): the painted look.
     # Strength interpolates the subject's own style vector towards the painting's: 0 leaves it as is.
     stylize_strength: float = 0.8
     # Share of the repainted luminance faces do not take (they keep their own colours): recognisable visitors.
@@ -156,9 +169,14 @@ class Settings:
     preview_threads: int = 2
 
     compose_workers: int = 1
+    # Each compose worker composes a generated photo at start (every model and network run once at a
+    # booth's sizes), so the first visitor's capture costs what the next ones do (without it the
+    # first took 2.3 s, the next 0.6-0.8 s). Off, workers only load their models: quicker starts where no visitor waits
+    # (the test suite starts dozens of servers; its own warm-up test turns it on).
+    compose_warm_up: bool = True
     # Decoded artworks each compose worker keeps in memory (a 4000x3000 painting takes 36 MB).
     artwork_cache_size: int = 8
-    torch_threads: int = 0  # 0: let torch decide
+    torch_threads: int = 0  # 0: one for MTCNN with the modnet segmenter, else torch decides (kiosk/engine.py)
 
     # Live preview (streaming/preview.py explains the smoothing). Faces are re-detected this often.
     preview_face_interval_s: float = 0.5
@@ -179,6 +197,11 @@ class Settings:
     # Threads of each live-preview selfie segmentation (LiteRT). One: connections rendering side
     # by side are the parallelism, and a second thread costs more CPU than it saves time.
     preview_segmentation_threads: int = 1
+    # Live preview colour (issue 11, "preview"; streaming/preview.py): the capture's colour and light
+    # (the harmonizer's operators, when `harmonize` is on) applied to the visitor in the preview, so
+    # the photo does not surprise them; refitted on the live picture this often, beside the rendering.
+    preview_colour: bool = True
+    preview_colour_interval_s: float = 0.5
 
     # Staff sign-in. A session ends after this long without a request, and this long after sign-in
     # at the latest, however active.
@@ -295,6 +318,10 @@ class Settings:
         low, high = HARMONIZE_STRENGTH_RANGE
         if not low <= self.harmonize_strength <= high:
             raise SettingsError(f"harmonize_strength must be in {low:g}..{high:g}, not {self.harmonize_strength}")
+        if self.look not in ARTWORK_LOOKS:
+            raise SettingsError(f"look must be one of {', '.join(ARTWORK_LOOKS)}, not {self.look!r}")
+        if self.fallback_look not in LOOKS:
+            raise SettingsError(f"fallback_look must be one of {', '.join(LOOKS)}, not {self.fallback_look!r}")
         for name in ("stylize_strength", "stylize_face_protection"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise SettingsError(f"{name} must be in 0..1, not {getattr(self, name)}")
@@ -357,6 +384,8 @@ class Settings:
             raise SettingsError("preview_torch_threads must be at least 1")
         if self.preview_segmentation_threads < 1:
             raise SettingsError("preview_segmentation_threads must be at least 1")
+        if self.preview_colour_interval_s <= 0:
+            raise SettingsError("preview_colour_interval_s must be positive")
         for name in (
             "staff_session_idle_minutes",
             "staff_session_hours",

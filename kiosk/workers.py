@@ -24,14 +24,18 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from kiosk.artworks import ArtworkSource
-from kiosk.engine import Harmonization
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
+from kiosk.looks import Harmonization
 from kiosk.settings import Settings
 from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
 _worker_engine = None  # set in each worker process by _load_engine
+_worker_warm_up: dict[str, object] = {}  # what the worker's warm-up took, reported to the pool
+_worker_barrier = None  # every worker waits here in ComposePool.warm_up, so each one answers once
+# A worker waits this long at the warm-up barrier for the others (they load their models meanwhile).
+WARM_UP_BARRIER_TIMEOUT_S = 600
 
 # From <linux/prctl.h>: the signal the kernel sends this process when its parent exits.
 _PR_SET_PDEATHSIG = 1
@@ -51,6 +55,14 @@ class ComposeOutcome:
 
 class PoolBusyError(ArtBoothError):
     """More captures are waiting than the pool takes; the caller should retry shortly."""
+
+
+class WorkerStartError(ArtBoothError):
+    """A compose worker failed its warm-up (a model missing or corrupt, ...): the service cannot compose."""
+
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -73,13 +85,20 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _load_engine(settings: Settings, parent_pid: int) -> None:
-    global _worker_engine
+def _load_engine(settings: Settings, parent_pid: int, barrier) -> None:
+    global _worker_engine, _worker_warm_up, _worker_barrier
     _die_with_parent(parent_pid)
     from kiosk.engine import Engine
 
+    _worker_barrier = barrier
     _worker_engine = Engine(settings)
-    _worker_engine.compositor  # load the models now, not on the first visitor's photo
+    # Every model loaded and one generated photo composed now, not on the first visitor's photo.
+    try:
+        warm_up_ms = _worker_engine.warm_up()
+    except (PipelineError, ArtBoothError) as exc:  # e.g. a model file missing: the service must not start
+        _worker_warm_up = {"pid": os.getpid(), "error": str(exc), "error_code": exit_code_for(exc)}
+        return
+    _worker_warm_up = {"pid": os.getpid(), "ms": {k: round(v, 1) for k, v in warm_up_ms.items()}}
 
 
 def _compose_in_worker(photo_bytes: bytes, artwork: ArtworkSource, harmonization: Harmonization) -> ComposeOutcome:
@@ -90,19 +109,26 @@ def _compose_in_worker(photo_bytes: bytes, artwork: ArtworkSource, harmonization
     return ComposeOutcome(result.encoded, result.report())
 
 
-def _ready() -> bool:
-    return _worker_engine is not None
+def _warm_up_report() -> dict[str, object]:
+    """This worker's warm-up (it ran in the pool's initializer, before any task). The barrier holds
+    each worker until all have come, so the pool's N calls reach N different workers."""
+    _worker_barrier.wait(WARM_UP_BARRIER_TIMEOUT_S)
+    return _worker_warm_up
 
 
 class ComposePool:
     def __init__(self, settings: Settings) -> None:
+        # spawn: forking a process that already runs threads (torch, the event loop) can deadlock.
+        context = multiprocessing.get_context("spawn")
+        self._workers = settings.compose_workers
         self._executor = ProcessPoolExecutor(
             max_workers=settings.compose_workers,
-            # spawn: forking a process that already runs threads (torch, the event loop) can deadlock.
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_load_engine,
-            initargs=(settings, os.getpid()),
+            initargs=(settings, os.getpid(), context.Barrier(settings.compose_workers)),
         )
+        # Each worker's warm-up (pid, milliseconds per stage), once warm_up has run.
+        self.warm_ups: list[dict[str, object]] = []
         # Bounded: each worker busy plus one waiting each; more is refused, not queued forever.
         self._slots = asyncio.Semaphore(2 * settings.compose_workers)
         # The workers load the settings' harmonizer; each job says which one it wants, so a change
@@ -113,10 +139,18 @@ class ComposePool:
         """Compose with the harmonize values of ``settings`` from now on (staff changed them)."""
         self.harmonization = Harmonization.from_settings(settings)
 
-    async def warm_up(self) -> None:
-        """Start the workers and load their models now, so the first visitor does not wait."""
+    async def warm_up(self) -> list[dict[str, object]]:
+        """Start every worker and have it load all its models (the stylization networks too) and
+        compose a generated photo, so the first visitor does not wait; returns their warm-ups."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, _ready)
+        self.warm_ups = list(
+            await asyncio.gather(*(loop.run_in_executor(self._executor, _warm_up_report) for _ in range(self._workers)))
+        )
+        for warm_up in self.warm_ups:
+            if "error" in warm_up:
+                raise WorkerStartError(f"a compose worker cannot compose: {warm_up['error']}", warm_up["error_code"])
+            log.info("compose worker %s warm: %s", warm_up["pid"], warm_up["ms"])
+        return self.warm_ups
 
     async def compose(
         self, photo_bytes: bytes, artwork: ArtworkSource, *, harmonization: Harmonization | None = None

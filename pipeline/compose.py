@@ -1,8 +1,10 @@
 """The capture pipeline: faces -> segmentation -> subject and framing -> foreground colours ->
-placement -> harmonization (colour and light, texture, clean edge) -> blend."""
+placement -> harmonization (colour and light, texture, clean edge) -> for the painted look, the
+painterly stage (pipeline/looks.py) -> blend."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -10,6 +12,7 @@ import numpy as np
 
 from pipeline.errors import NoPersonError
 from pipeline.harmonize.harmonizer import Harmonized, Harmonizer
+from pipeline.looks import Painted, PaintedStage, faces_moved
 from pipeline.matting import Segmenter, estimate_foreground
 from pipeline.placement import composite_layer, plan_placement, scaled_subject
 from pipeline.subject import find_subject
@@ -27,21 +30,37 @@ class Composition:
     placement: Placement
     harmonized: Harmonized | None  # None when composed without harmonization
     timings: StageTimings
+    painted: Painted | None = None  # the painted look's stage; None for the realistic look
+
+    @property
+    def look(self) -> str:
+        return "realistic" if self.painted is None else "painted"
 
 
 class Compositor:
-    """Composes a visitor's photo into an artwork with models loaded once and passed in."""
+    """Composes a visitor's photo into an artwork with models loaded once and passed in.
+
+    With a ``painted`` stage it composes the painted look, without one the realistic look."""
 
     def __init__(
-        self, segmenter: Segmenter, face_detector: FaceDetector, harmonizer: Harmonizer | None = None
+        self,
+        segmenter: Segmenter,
+        face_detector: FaceDetector,
+        harmonizer: Harmonizer | None = None,
+        painted: PaintedStage | None = None,
     ) -> None:
         self._segmenter = segmenter
         self._face_detector = face_detector
         self._harmonizer = harmonizer
+        self._painted = painted
 
-    def with_harmonizer(self, harmonizer: Harmonizer | None) -> Compositor:
-        """The same models with another harmonizer (or none)."""
-        return Compositor(self._segmenter, self._face_detector, harmonizer)
+    @property
+    def harmonizer(self) -> Harmonizer | None:
+        return self._harmonizer
+
+    def with_harmonizer(self, harmonizer: Harmonizer | None, painted: PaintedStage | None = None) -> Compositor:
+        """The same models with another harmonizer (or none), and the painted look's stage (or none)."""
+        return Compositor(self._segmenter, self._face_detector, harmonizer, painted)
 
     def __call__(self, photo: np.ndarray, artwork: Artwork, timings: StageTimings | None = None) -> Composition:
         timings = timings if timings is not None else StageTimings()
@@ -59,12 +78,34 @@ class Compositor:
         with timings.measure("placement"):
             placement = plan_placement(subject, artwork)
             layer, alpha_layer = scaled_subject(foreground, subject, placement)
+            faces_in_layer = faces_moved(subject.faces, subject.box, (layer.shape[1], layer.shape[0]))
         harmonized = None
         if self._harmonizer is not None:
             with timings.measure("harmonize"):
-                harmonized = self._harmonizer(artwork, placement, layer, alpha_layer)
+                harmonized = self._harmonizer(artwork, placement, layer, alpha_layer, faces=faces_in_layer)
             layer = harmonized.foreground
+        painted = None
+        if self._painted is not None:
+            with timings.measure("painting_style"):  # about 0 ms once the artwork's style is cached
+                style = self._painted.artwork_style(artwork, placement)
+            score = self._scorer(artwork, placement, alpha_layer, harmonized)
+            painted = self._painted(
+                artwork.image, placement.rect, layer, alpha_layer, faces_in_layer, style, score, timings=timings
+            )
+            layer = painted.foreground
         with timings.measure("blend"):
             image = composite_layer(artwork.image, layer, alpha_layer, placement.rect)
-        return Composition(image=image, subject=subject, placement=placement, harmonized=harmonized, timings=timings)
+        return Composition(
+            image=image, subject=subject, placement=placement, harmonized=harmonized, timings=timings, painted=painted
+        )
+
+    def _scorer(
+        self, artwork: Artwork, placement: Placement, alpha: np.ndarray, harmonized: Harmonized | None
+    ) -> Callable[[np.ndarray], float] | None:
+        """How the painted variants are scored: as the colour-and-light candidates, against the same
+        reference region (nothing scores without harmonization)."""
+        if harmonized is None:
+            return None
+        harmonizer = self._harmonizer
+        return lambda layer: harmonizer.score_layer(artwork, placement, layer, alpha, harmonized.reference)
 

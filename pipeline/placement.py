@@ -67,3 +67,15 @@ def scaled_subject(
     alpha = cv2.resize(subject.alpha[sy0:sy1, sx0:sx1], size, interpolation=interpolation)
     np.clip(alpha, 0.0, 1.0, out=alpha)
     return fg, alpha
+
+
+
+def placed_alpha(layer_alpha: np.ndarray, rect: tuple[int, int, int, int], artwork_size: tuple[int, int]) -> np.ndarray:
+    """A layer's alpha (``scaled_subject``'s) where ``rect`` puts it, over the whole artwork
+    (``artwork_size``: width, height); the parts of the rect past the artwork's edges are cut off."""
+    width, height = artwork_size
+    mask = np.zeros((height, width), np.float32)
+    rx0, ry0, rx1, ry1 = rect
+    x0, y0, x1, y1 = max(rx0, 0), max(ry0, 0), min(rx1, width), min(ry1, height)
+    mask[y0:y1, x0:x1] = layer_alpha[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
+    return mask

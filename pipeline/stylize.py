@@ -45,6 +45,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from pipeline.face_regions import face_mask
 from pipeline.types import Face
 
 # The predictor's input side, fixed by the network.
@@ -68,9 +69,6 @@ STYLE_TILE_MIN_SIDE = 64
 CONTEXT_MARGIN = 0.08
 # Below this strength the repainted layer fades towards the input too, so 0 is exactly the input.
 STRENGTH_FADE = 0.25
-# The soft face mask: an ellipse this much larger than MTCNN's (tight) box, feathered by a share of its height.
-FACE_ELLIPSE_SCALE = (0.62, 0.78)  # half-axes as shares of the box's width and height
-FACE_FEATHER = 0.18
 
 
 class StyleNetwork(Protocol):
@@ -280,20 +278,6 @@ def working_scale(style: PaintingStyle, crop_size: tuple[int, int], params: Styl
     at_least = params.min_working_side / longest
     scale = min(style.preferred_scale, 1.0, by_pixels)
     return float(max(scale, min(at_least, by_pixels)))
-
-
-def face_mask(shape: tuple[int, int], faces: Sequence[Face]) -> np.ndarray:
-    """A soft 0..1 map of the faces (ellipses around MTCNN's boxes), float32 of ``shape``."""
-    mask = np.zeros(shape, np.float32)
-    for face in faces:
-        x0, y0, x1, y1 = face.box
-        centre = (round((x0 + x1) / 2), round((y0 + y1) / 2 + 0.05 * (y1 - y0)))
-        axes = (max(1, round((x1 - x0) * FACE_ELLIPSE_SCALE[0])), max(1, round((y1 - y0) * FACE_ELLIPSE_SCALE[1])))
-        cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, thickness=-1)
-    if faces:
-        sigma = max(1.0, FACE_FEATHER * float(np.median([f.box[3] - f.box[1] for f in faces])))
-        mask = np.maximum(mask, cv2.GaussianBlur(mask, (0, 0), sigma))
-    return np.clip(mask, 0.0, 1.0)
 
 
 def stylize(

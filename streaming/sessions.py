@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +29,9 @@ from streaming.preview import PreviewRenderer
 from streaming.track import PreviewTrack
 
 RendererFactory = Callable[[Artwork], PreviewRenderer]
+# How much nicer the colour refit thread is than the process: at +10 the scheduler gives a busy
+# render thread about nine times the refit's share of a contended core.
+COLOUR_REFIT_NICENESS = 10
 
 
 class OfferError(ValueError):
@@ -39,12 +45,22 @@ class _KioskPeer:
 
 
 class KioskPeers:
-    """The live kiosk connections of this server, by kiosk id. Use from one event loop."""
+    """The live kiosk connections of this server, by kiosk id. Use from one event loop.
+
+    Previews render (and find faces) in ``executor``; their colour refits run one at a time in
+    a thread of their own, so a refit never takes a render's thread (streaming/track.py), at a
+    lower CPU priority: on busy cores the frames go first, and the colour follows a little later.
+    """
 
     def __init__(self, settings: Settings, renderer_factory: RendererFactory, executor: Executor) -> None:
         self._stats_window = settings.preview_stats_window
         self._renderer_factory = renderer_factory
         self._executor = executor
+        # Threads start on the first refit and end with this object; each preview has at most one
+        # refit queued, so the queue is bounded by the connections.
+        self._colour_executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="preview-colour", initializer=_yield_to_the_frames
+        )
         self._peers: dict[str, _KioskPeer] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -135,7 +151,13 @@ class KioskPeers:
         for transceiver in peer.connection.getTransceivers():
             camera = transceiver.receiver.track
             if peer.preview is None and transceiver.kind == "video" and camera is not None:
-                peer.preview = PreviewTrack(camera, renderer, self._executor, stats_window=self._stats_window)
+                peer.preview = PreviewTrack(
+                    camera,
+                    renderer,
+                    self._executor,
+                    colour_executor=self._colour_executor,
+                    stats_window=self._stats_window,
+                )
                 transceiver.sender.replaceTrack(peer.preview)
                 transceiver.direction = "sendrecv"
             else:
@@ -156,6 +178,14 @@ class KioskPeers:
         if peer.preview is not None:
             peer.preview.stop()
             await peer.preview.wait_stopped()
+
+
+def _yield_to_the_frames() -> None:
+    """Lower the calling thread's CPU priority (Linux: a thread's own nice value; elsewhere the
+    call would lower the whole process, so it is left alone)."""
+    if sys.platform == "linux":
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + COLOUR_REFIT_NICENESS))
 
 
 @contextlib.contextmanager

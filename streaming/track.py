@@ -6,7 +6,9 @@ event loop and never falling behind the camera:
 * a reader task drains the incoming track as fast as frames arrive and keeps only the
   newest in a one-slot mailbox (each frame it overwrites is a drop);
 * a render task takes the newest frame and renders it in the executor passed in, and starts
-  the renderer's face detections there too, beside the rendering, when they are due;
+  the renderer's face detections there too, beside the rendering, when they are due, and its
+  colour refits in the colour executor passed in (one thread for all previews: a refit takes
+  longer than a face detection, and must neither hold up the faces nor take a render's thread);
 * ``recv`` hands out each rendered picture as soon as it is ready, with its camera frame's
   timestamp (so the receiver's jitter buffer sees the true capture times); when no picture
   came for one and a half camera frame intervals while newer camera frames arrived, it
@@ -26,6 +28,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from typing import Generic, TypeVar
@@ -73,7 +76,7 @@ class PreviewStats:
     frames_out: int  # frames handed to the sender, repeats included
     frames_repeated: int  # handed out again because rendering had not finished a newer one
     drops: int  # camera frames overwritten before rendering took them
-    render_errors: int  # frames and face detections that failed
+    render_errors: int  # frames, face detections and colour refits that failed
     fps_in: float
     fps_out: float
     processing_ms_p50: float  # decode to RGB + render, in the executor
@@ -96,12 +99,19 @@ class PreviewTrack(MediaStreamTrack):
     kind = "video"
 
     def __init__(
-        self, source: MediaStreamTrack, renderer: PreviewRenderer, executor: Executor, *, stats_window: int
+        self,
+        source: MediaStreamTrack,
+        renderer: PreviewRenderer,
+        executor: Executor,
+        *,
+        colour_executor: Executor,
+        stats_window: int,
     ) -> None:
         super().__init__()
         self._source = source
         self._renderer = renderer
         self._executor = executor
+        self._colour_executor = colour_executor
         self._mailbox: NewestFrameMailbox[VideoFrame] = NewestFrameMailbox()
         self._newest_timestamp: tuple[int | None, object] = (None, None)  # pts, time_base
         self._preview: np.ndarray | None = None
@@ -110,6 +120,7 @@ class PreviewTrack(MediaStreamTrack):
         self._last_sent: np.ndarray | None = None
         self._last_sent_pts: int | None = None
         self._face_detection: asyncio.Task | None = None
+        self._colour_refit: asyncio.Task | None = None
         self._camera_rgb: np.ndarray | None = None
         self._frames_in = self._frames_rendered = self._frames_out = self._frames_repeated = 0
         self._render_errors = 0
@@ -197,14 +208,16 @@ class PreviewTrack(MediaStreamTrack):
         super().stop()
         for task in self._tasks:
             task.cancel()
-        if self._face_detection is not None:
-            self._face_detection.cancel()
+        # A face detection or colour refit under way is left to end (a cancelled task would leave
+        # its thread working, unseen): it is short, and then nothing of this track runs any more.
         self._rendered.set()  # wakes a waiting recv() so it sees the track has ended
 
     async def wait_stopped(self) -> None:
-        """After ``stop``: wait until the reader, render and face detection tasks have ended."""
-        tasks = [*self._tasks, *([self._face_detection] if self._face_detection is not None else [])]
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """After ``stop``: wait until the reader, render, face detection and colour refit tasks have ended."""
+        await asyncio.gather(*self._tasks, *self._side_tasks(), return_exceptions=True)
+
+    def _side_tasks(self) -> list[asyncio.Task]:
+        return [task for task in (self._face_detection, self._colour_refit) if task is not None]
 
     async def _read_camera(self) -> None:
         try:
@@ -238,18 +251,23 @@ class PreviewTrack(MediaStreamTrack):
             self._rendered.set()
             self._frames_rendered += 1
             self._processing_ms.append(elapsed_ms)
-            face_frame = self._renderer.face_request()
-            if face_frame is not None:
+            detection = self._renderer.face_work()
+            if detection is not None:
                 self._face_detection = loop.create_task(
-                    self._detect_faces(face_frame), name=f"preview-faces-{self.id}"
+                    self._beside(detection, self._executor, "face detection"), name=f"preview-faces-{self.id}"
+                )
+            refit = self._renderer.colour_work()
+            if refit is not None:
+                self._colour_refit = loop.create_task(
+                    self._beside(refit, self._colour_executor, "colour refit"), name=f"preview-colour-{self.id}"
                 )
 
-    async def _detect_faces(self, frame: np.ndarray) -> None:
+    async def _beside(self, work: Callable[[], None], executor: Executor, what: str) -> None:
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._renderer.detect_faces, frame)
+            await asyncio.get_running_loop().run_in_executor(executor, work)
         except Exception:
-            # The preview goes on with the faces it had; the next rendered frame asks again.
-            logger.exception("face detection for the preview failed")
+            # The preview goes on with the faces or colour it had; a later rendered frame asks again.
+            logger.exception("%s for the preview failed", what)
             self._render_errors += 1
 
     def _render(self, camera_frame: VideoFrame) -> tuple[np.ndarray, np.ndarray, float]:

@@ -24,6 +24,9 @@ def loopback_settings(data_dir: Path, models_dir: Path, **environ: str) -> Setti
             "ARTBOOTH_MODELS_DIR": str(models_dir),
             "ARTBOOTH_PORT": str(port),
             "ARTBOOTH_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            # Workers load their models but compose no generated photo: the suite starts dozens of
+            # servers and no visitor waits on them (tests/test_looks.py checks the warm-up itself).
+            "ARTBOOTH_COMPOSE_WARM_UP": "false",
             **environ,
         }
     )

@@ -285,6 +285,8 @@ async def test_harmonize_options_are_honoured_and_reported(server, http, admin_t
         "harmonize_targets": settings.harmonize_targets,
         "harmonize_strength": settings.harmonize_strength,
         "reference": record["reference_mode"],
+        "look": "realistic",
+        "stylize_strength": None,
     }
     assert default["photo"]["variant"]["name"] in default["photo"]["scores"]
 
@@ -294,7 +296,10 @@ async def test_harmonize_options_are_honoured_and_reported(server, http, admin_t
     assert plain_result != default_result
 
     fitted, fitted_result = await compose(harmonize_targets="fitted", harmonize_strength="0.5", reference="ring")
-    assert fitted["options"] == {"harmonize": True, "harmonize_targets": "fitted", "harmonize_strength": 0.5, "reference": "ring"}
+    assert fitted["options"] == {
+        "harmonize": True, "harmonize_targets": "fitted", "harmonize_strength": 0.5, "reference": "ring", "look": "realistic",
+        "stylize_strength": None,
+    }
     # The candidates are the chosen ones: the default correction on the ring, and the classic match to the whole artwork.
     assert set(fitted["photo"]["scores"]) == {"default", "gentle", "matched-artwork", "untouched"}
     variant = fitted["photo"]["variant"]

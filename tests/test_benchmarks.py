@@ -70,3 +70,20 @@ def test_painterly_runs_on_a_data_folder_and_reports_each_method(tmp_path, model
     people = summary["people x paintings"]["plain paste"]
     assert people["faces_before"] >= 1 and people["faces_kept"] == people["faces_before"]
     assert people["face_chroma_checks"] >= 1
+
+
+def test_capture_runs_a_booth_in_chromium_and_reports_both_looks(tmp_path, models_dir):
+    """bench/capture.py with one capture per look: a real `artbooth serve`, Chromium at the booth."""
+    report = tmp_path / "capture.json"
+    finished = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "capture.py"), "--captures", "1", "--json", str(report)],
+        env={**os.environ, "ARTBOOTH_MODELS_DIR": str(models_dir)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert finished.returncode == 0, finished.stderr[-4000:]
+    assert "capture to QR at the booth" in finished.stdout and "first capture (painted)" in finished.stdout
+    figures = json.loads(report.read_text())
+    assert set(figures["median_ms"]) == {"realistic", "painted"} and figures["ratio_to_realistic"]["realistic"] == 1.0
+    assert figures["first_capture_ms"] > 0 and all(len(v) == 1 for v in figures["capture_to_qr_ms"].values())

@@ -26,7 +26,7 @@ from db.models import PhotoRow
 from fakecamera import CHROMIUM, CHROMIUM_ARGS
 from imagefiles import encoded
 from servers import loopback_settings, running
-from web.keys import STORAGE_KEY
+from web.keys import BOOTHS_KEY, STORAGE_KEY
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -166,7 +166,7 @@ async def test_the_photo_list_filters_by_kiosk_artwork_and_date(server, admin):
     status, page = await _get(client, server, "/staff/photos?kiosk=hall")
     assert status == 200 and shown(page) == [hall_studio.photo_id, hall_meadow.photo_id]
     assert 'id="photo-count">2 photos' in page
-    assert "half-body · 2 people" in page and "score 0.61 · variant gentle" in page
+    assert "half-body · 2 people" in page and "Blends in very well · Gentle colour-and-light match to the artwork" in page
     _, page = await _get(client, server, f"/staff/photos?kiosk=hall&artwork={STUDIO}")
     assert shown(page) == [hall_studio.photo_id]
     old_day = f"{now - timedelta(days=20):%Y-%m-%d}"
@@ -378,7 +378,9 @@ async def test_dashboard_settings_take_effect_at_once_and_survive_a_restart(tmp_
             # Saved unchanged, retention keeps its source.
             assert re.search(r'data-setting="photo_retention_days">.*?<td class="source">environment</td>', page, re.S)
 
-            # In effect at once: the next download link, the booth's notice, the pipeline's defaults.
+            # In effect at once: the next download link, the booth's notice, the pipeline's defaults,
+            # the live preview's colour correction.
+            assert first.app[BOOTHS_KEY].preview_models.harmonizer.default_targets == "learned"
             saved = await _save(first)
             assert saved.url.startswith(booth_url + "/p/")
             async with await paired_booth(first, "lobby") as kiosk:
@@ -394,6 +396,7 @@ async def test_dashboard_settings_take_effect_at_once_and_survive_a_restart(tmp_
             assert composed["download_url"].startswith(booth_url)
 
     async with running(settings) as second:  # the same database, a new process's worth of state
+        assert second.app[BOOTHS_KEY].preview_models.harmonizer.default_targets == "learned"
         async with browser() as client:
             csrf = await sign_in(client, second, ADMIN)
             assert (await _save(second)).url.startswith(booth_url + "/p/")

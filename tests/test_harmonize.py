@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import skimage.data
@@ -16,7 +17,7 @@ from pipeline.harmonize.stats import region_stats, to_lab
 from pipeline.harmonize.synthetic import perturb_region
 from pipeline.harmonize.texture import high_frequency_energy, match_texture
 from pipeline.placement import composite_layer, scaled_subject
-from pipeline.types import Artwork, ArtworkSpec, Framing, NormBox, ReferenceMode
+from pipeline.types import Artwork, ArtworkSpec, Face, Framing, NormBox, ReferenceMode
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +138,40 @@ def test_a_sharp_subject_is_softened_to_a_soft_paintings_detail():
     alpha = np.ones((200, 200), np.float32)
     out, match = match_texture(sharp, alpha, soft_paint, np.ones((300, 300), np.float32))
     assert match.blur_sigma > 0 and match.grain_std == 0
-    before = abs(high_frequency_energy(sharp[..., 1]) - match.artwork_energy)
-    after = abs(high_frequency_energy(out[..., 1]) - match.artwork_energy)
+    before = abs(high_frequency_energy(_luminance(sharp)) - match.artwork_energy)
+    after = abs(high_frequency_energy(_luminance(out)) - match.artwork_energy)
     assert after < before / 2
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def _chroma(rgb: np.ndarray) -> np.ndarray:
+    lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    return np.hypot(lab[..., 1], lab[..., 2])
+
+
+def test_softening_keeps_colour_and_leaves_faces_more_detail():
+    """A crisp, finely patterned face (skin and dark features) under soft paint: the softening
+    takes detail from the luminance only, so the skin keeps its colour, and the face keeps more
+    of its detail than the clothes do."""
+    rng = np.random.default_rng(5)
+    subject = np.zeros((240, 240, 3), np.uint8)
+    subject[:] = (205, 150, 120)  # skin
+    speckles = rng.random((240, 240)) < 0.3
+    subject[speckles] = (60, 40, 30)  # dark features and hair, finely mixed in
+    alpha = np.ones((240, 240), np.float32)
+    soft_paint = np.full((300, 300, 3), 120, np.uint8)
+    face = Face(box=(20.0, 20.0, 100.0, 120.0), probability=0.99, landmarks=np.zeros((5, 2)))
+    out, match = match_texture(subject, alpha, soft_paint, np.ones((300, 300), np.float32), faces=[face])
+    assert match.blur_sigma > 0
+    skin = ~speckles
+    assert _chroma(out)[skin].mean() >= 0.9 * _chroma(subject)[skin].mean(), "softening must not grey the skin"
+    face_part, clothes = (slice(50, 90), slice(45, 75)), (slice(180, 230), slice(150, 230))
+    face_detail = high_frequency_energy(_luminance(out[face_part]))
+    clothes_detail = high_frequency_energy(_luminance(out[clothes]))
+    assert face_detail > 1.5 * clothes_detail
 
 
 def test_a_smooth_subject_gets_grain_to_match_a_rough_painting():

@@ -13,6 +13,7 @@ import skimage.data
 
 from pipeline.harmonize.score import FEATURE_NAMES, HarmonyScorer, ReferenceFeatures
 from pipeline.harmonize.synthetic import perturb_region
+from web.score_words import harmony_in_words
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "pipeline/harmonize/models/harmony_score.npz"
@@ -159,3 +160,107 @@ def test_auc_by_ranks_matches_pairwise_counting() -> None:
     assert module.auc(pos, neg) == pytest.approx(pairs)
     assert module.auc([1.0, 2.0], [0.0]) == 1.0
     assert module.auc([0.0], [1.0, 2.0]) == 0.0
+
+
+# --- On paintings: the painterly part of the score ----------------------------------------------
+
+
+def generated_painting(seed: int = 4, size: tuple[int, int] = (640, 480)) -> np.ndarray:
+    """An impressionist "painting": a scene (an evening sky over a green field) laid down in short,
+    thick strokes whose colours scatter around the scene's."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    t = np.linspace(0, 1, height)[:, None, None]
+    scene = np.repeat((1 - t) * np.array([40, 70, 160]) + t * np.array([240, 170, 80]), width, axis=1)
+    horizon = int(height * 0.6)
+    field = np.linspace(0, 1, height - horizon)[:, None, None]
+    scene[horizon:] = (1 - field) * np.array([90, 140, 60]) + field * np.array([40, 70, 30])
+    canvas = np.clip(scene, 0, 255).astype(np.uint8)
+    for _ in range(9000):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        angle = rng.normal(0.3 if y < horizon else -0.8, 0.35)
+        length = rng.uniform(5, 16)
+        end = (int(x + length * np.cos(angle)), int(y + length * np.sin(angle)))
+        colour = np.clip(scene[y, x] + rng.normal(0, 28, 3), 0, 255)
+        cv2.line(canvas, (x, y), end, tuple(int(c) for c in colour), thickness=int(rng.integers(2, 5)))
+    return canvas
+
+
+@pytest.fixture(scope="module")
+def painting_scene(grace_hopper: np.ndarray):
+    """The painting, a person-sized subject (grace_hopper) and its soft alpha, placed in the middle."""
+    painting = generated_painting()
+    subject = cv2.resize(grace_hopper, (240, 340), interpolation=cv2.INTER_AREA)
+    alpha_small = cv2.GaussianBlur(ellipse_mask((340, 240), radii=(0.48, 0.45)).astype(np.float32), (0, 0), 2)
+    layer = np.zeros_like(painting)
+    alpha = np.zeros(painting.shape[:2], np.float32)
+    layer[100:440, 200:440], alpha[100:440, 200:440] = subject, alpha_small
+    return painting, layer, alpha
+
+
+def over(painting: np.ndarray, layer: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha[..., None]
+    return np.clip(np.rint(a * layer + (1 - a) * painting), 0, 255).astype(np.uint8)
+
+
+def score_in(scorer: HarmonyScorer, painting: np.ndarray, composite: np.ndarray, alpha: np.ndarray) -> float:
+    return scorer(composite, alpha, scorer.describe_reference(painting, (alpha == 0).astype(np.float32)))
+
+
+def test_a_pasted_photo_scores_low_in_a_painting_and_painted_in_clearly_higher(scorer, painting_scene, models_dir) -> None:
+    """The same subject, pasted as photographed, then repainted by the real stylization networks
+    (the painted look's stage at full strength, the style from the paint around it)."""
+    from kiosk.models import ModelStore
+    from kiosk.settings import Settings
+    from pipeline.stylize import StylizeParams, painting_style, stylize
+
+    painting, layer, alpha = painting_scene
+    pasted = over(painting, layer, alpha)
+    network = ModelStore(Settings.load(environ={"ARTBOOTH_MODELS_DIR": str(models_dir)})).stylizer()
+    style = painting_style(network, painting, (alpha == 0).astype(np.float32))
+    painted = stylize(network, pasted, alpha, (), style, StylizeParams(strength=1.0, face_protection=0.0)).image
+    paste_score, painted_score = score_in(scorer, painting, pasted, alpha), score_in(scorer, painting, painted, alpha)
+    assert paste_score < 0.3, paste_score
+    assert painted_score > paste_score + 0.15, (paste_score, painted_score)
+    assert harmony_in_words(paste_score) in ("Looks pasted on", "Noticeably pasted-in")
+    assert harmony_in_words(painted_score) in ("Blends in", "Blends in very well")
+
+
+def test_giving_the_subject_the_paints_palette_or_texture_raises_the_score(scorer, painting_scene) -> None:
+    """Network-free: the pasted photo; its colours moved to the paint's (palette); those colours
+    with the paint's brushwork laid over them (palette and texture). Both score clearly higher."""
+    painting, layer, alpha = painting_scene
+    inside = alpha > 0.5
+    lab, paint_lab = (cv2.cvtColor(x.astype(np.float32) / 255, cv2.COLOR_RGB2LAB) for x in (layer, painting))
+    recoloured = lab.copy()
+    for channel in range(3):  # histogram match, channel by channel, to the paint under the subject
+        values, reference = lab[..., channel][inside], np.sort(paint_lab[..., channel][inside])
+        ranks = np.argsort(np.argsort(values)) / (len(values) - 1)
+        recoloured[..., channel][inside] = reference[np.rint(ranks * (len(reference) - 1)).astype(int)]
+    detail = paint_lab - cv2.GaussianBlur(paint_lab, (0, 0), 3.0)
+    brushed = cv2.GaussianBlur(recoloured, (0, 0), 3.0) + detail
+
+    def rgb(lab_image: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(cv2.cvtColor(lab_image, cv2.COLOR_LAB2RGB) * 255), 0, 255).astype(np.uint8)
+
+    scores = [score_in(scorer, painting, over(painting, x, alpha), alpha) for x in (layer, rgb(recoloured), rgb(brushed))]
+    assert min(scores[1:]) > scores[0] + 0.15, scores
+
+
+def test_on_photos_the_painterly_part_agrees_with_the_photographic_one(scorer, photos) -> None:
+    """A photo's own object shares its surroundings' palette and grain; a recoloured copy does not.
+    So around photos the painterly part, too, ranks the original above its perturbed copies, and
+    the score (both parts joined) keeps the ranking checked above."""
+    for name, image in photos.items():
+        alpha = ellipse_mask(image.shape).astype(np.float32)
+        original = scorer.parts(image, alpha, scorer.describe_reference(image, 1.0 - alpha))[1]
+        copies = [scorer.parts(c, alpha, scorer.describe_reference(c, 1.0 - alpha))[1] for c in perturbed_copies(photos, name)]
+        assert all(original > c for c in copies), (name, original, copies)
+
+
+@pytest.mark.parametrize(
+    ("score", "words"),
+    [(0.95, "Blends in very well"), (0.4, "Blends in"), (0.2, "Noticeably pasted-in"), (0.02, "Looks pasted on"), (None, "Not scored")],
+)
+def test_scores_in_words(score, words) -> None:
+    assert harmony_in_words(score) == words

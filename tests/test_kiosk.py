@@ -162,6 +162,8 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
             await page.click("#shoot")
             await page.wait_for_selector("#privacy.active")
             await page.click("#agree")
+            # The demos leave the look to the visitor (settings.look): two big buttons before the countdown.
+            await page.click('#look [data-look="realistic"]')
             await page.wait_for_selector("#result.active", timeout=60_000)
             download_url = await page.evaluate("document.body.dataset.downloadUrl")
             qr_path = await page.get_attribute("#result-qr", "src")

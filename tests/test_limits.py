@@ -17,9 +17,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from aiohttp.test_utils import unused_port
 
 from servers import loopback_settings, running
+from web.keys import SETTINGS_KEY
+from web.limits import GuardedAppRunner
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -140,6 +143,33 @@ async def test_slow_clients_are_closed_at_their_deadlines_while_others_are_serve
     for client in header_tricklers + body_tricklers:
         assert await client.answer(0) == b""  # closed, not answered
         client.close()
+
+
+async def test_a_request_whose_handler_outlasts_the_header_deadline_is_answered(tmp_path, models_dir, http):
+    """A photo's body arrives in several chunks, then composing it takes longer than the header
+    deadline: the booth must get its answer, not a dropped connection (its browser would re-send,
+    and the re-sent capture be refused while the first photo is stored and never shown)."""
+    settings = loopback_settings(tmp_path, models_dir, ARTBOOTH_REQUEST_HEADER_TIMEOUT_SECONDS="0.5")
+
+    async def slow_handler(request: web.Request) -> web.Response:
+        body = await request.read()
+        await asyncio.sleep(1.5)  # three header deadlines
+        return web.Response(text=f"read {len(body)} bytes")
+
+    app = web.Application()
+    app[SETTINGS_KEY] = settings
+    app.router.add_post("/slow", slow_handler)
+    runner = GuardedAppRunner(app)
+    await runner.setup()
+    port = unused_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        async with http.post(f"http://127.0.0.1:{port}/slow", data=b"x" * 300_000) as response:
+            assert response.status == 200
+            assert await response.text() == "read 300000 bytes"
+    finally:
+        await runner.cleanup()
 
 
 async def test_an_address_gets_only_so_many_connections(server, http):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kiosk.models import ModelStore
 from pipeline.harmonize.operators import OperatorParams, apply
 from pipeline.harmonize.palette import PaletteGuard, guard_palette, mean_chroma
 from pipeline.harmonize.stats import to_lab
@@ -51,8 +52,15 @@ def plain_compositor(compositor):
     return compositor.with_harmonizer(None)
 
 
+@pytest.fixture(scope="module")
+def detector(session_settings):
+    return ModelStore(session_settings).face_detector()
+
+
 @pytest.mark.parametrize("photo_name", ["astronaut", "grace_hopper"])
-def test_a_visitor_takes_a_paintings_light_and_palette_without_greying(request, compositor, plain_compositor, photo_name):
+def test_a_visitor_takes_a_paintings_light_and_palette_without_greying(
+    request, compositor, plain_compositor, detector, photo_name
+):
     photo = request.getfixturevalue(photo_name)
     outcome = {}
     for painting in (GOLD_SCREEN, NIGHT):
@@ -66,6 +74,7 @@ def test_a_visitor_takes_a_paintings_light_and_palette_without_greying(request, 
         allowed_drop = max(0.0, plain[3] - painting_chroma)
         assert chroma >= plain[3] - allowed_drop - 0.5, f"{painting.spec.id}: face greyed {plain[3]:.1f} -> {chroma:.1f}"
         assert result.harmonized is not None and result.harmonized.chosen.variant.name != "untouched"
+        assert len(detector.detect(result.image)) >= 1, f"{painting.spec.id}: the visitor's face is still found"
 
     (gold_plain, gold_after), (night_plain, night_after) = outcome["gold"], outcome["night"]
     assert gold_after[2] > gold_plain[2] + 2, "the gold screen warms the skin (more yellow)"
@@ -93,3 +102,21 @@ def test_the_guard_keeps_skin_in_skin_hues_and_its_chroma():
     assert after[3] <= before[3] * 1.25, "kept, not made garish"
     assert guarded.saturation <= guard.max_saturation
     assert all(abs(np.log(g)) < abs(np.log(b)) for g, b in zip(guarded.wb_gains, blue.wb_gains) if b != 1.0), "cast eased"
+
+
+def test_exposure_does_not_blow_out_a_face_mtcnn_found():
+    """A bright painting asks for more exposure than a pale face can take: where the face is known,
+    its bright pixels stop further from white than the rest of the subject's may go."""
+    subject = np.empty((60, 60, 3), np.float32)
+    subject[:] = np.array([150, 150, 150], np.float32) / 255  # grey clothes
+    subject[10:30, 20:40] = np.array([235, 200, 180], np.float32) / 255  # a pale face
+    weights = np.ones(subject.shape[:2], np.float32)
+    face = np.zeros(subject.shape[:2], np.float32)
+    face[10:30, 20:40] = 1.0
+    brighter = OperatorParams(exposure_ev=1.2)
+    guard = PaletteGuard()
+    unknown = guard_palette(brighter, subject, weights, painting_chroma=30.0, guard=guard)
+    known = guard_palette(brighter, subject, weights, painting_chroma=30.0, guard=guard, faces=face)
+    assert known.exposure_ev < unknown.exposure_ev <= brighter.exposure_ev
+    brightest_face = float((np.power(subject[10:30, 20:40], 2.2) * 2.0**known.exposure_ev).max())
+    assert brightest_face <= guard.max_face_bright_level + 0.01, "the face keeps its shading, short of white"

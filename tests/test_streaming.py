@@ -8,6 +8,7 @@ import ctypes
 import dataclasses
 import gc
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -116,6 +117,13 @@ def loopback_ice(monkeypatch):
 @pytest.fixture
 async def executor():
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="preview-test")
+    yield pool
+    pool.shutdown(wait=True)
+
+
+@pytest.fixture
+async def colour_executor():
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preview-colour-test")
     yield pool
     pool.shutdown(wait=True)
 
@@ -341,10 +349,12 @@ async def test_connect_disconnect_cycles_leave_no_tasks_connections_or_memory_be
 
 
 async def test_the_track_keeps_the_cameras_pace_and_timestamps_and_stopping_it_ends_its_tasks(
-    preview_models, executor, person, artwork
+    preview_models, executor, colour_executor, person, artwork
 ):
     camera = WalkingVisitorCamera(person)
-    track = PreviewTrack(camera, preview_models.renderer(artwork), executor, stats_window=30)
+    track = PreviewTrack(
+        camera, preview_models.renderer(artwork), executor, colour_executor=colour_executor, stats_window=30
+    )
     try:
         frames = [await asyncio.wait_for(track.recv(), 20) for _ in range(15)]
     finally:
@@ -365,9 +375,13 @@ async def test_the_track_keeps_the_cameras_pace_and_timestamps_and_stopping_it_e
         await track.recv()
 
 
-async def test_a_paused_preview_keeps_flowing_without_rendering_and_resumes(preview_models, executor, person, artwork):
+async def test_a_paused_preview_keeps_flowing_without_rendering_and_resumes(
+    preview_models, executor, colour_executor, person, artwork
+):
     # What a capture does: the booth shows "processing", the preview's cores go to the capture.
-    track = PreviewTrack(WalkingVisitorCamera(person), preview_models.renderer(artwork), executor, stats_window=30)
+    track = PreviewTrack(
+        WalkingVisitorCamera(person), preview_models.renderer(artwork), executor, colour_executor=colour_executor, stats_window=30
+    )
     try:
         for _ in range(3):
             await asyncio.wait_for(track.recv(), 20)
@@ -383,6 +397,58 @@ async def test_a_paused_preview_keeps_flowing_without_rendering_and_resumes(prev
             await asyncio.wait_for(track.recv(), 20)
         assert track.stats().frames_rendered > rendered
     finally:
+        track.stop()
+        await track.wait_stopped()
+
+
+class HeldHarmonizer:
+    """The preview's real harmonizer, each call held until the test lets it go: a colour refit
+    that lasts as long as the test wants."""
+
+    def __init__(self, harmonizer) -> None:
+        self._harmonizer = harmonizer
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, *args, **kwargs):
+        self.started.set()
+        if not self.release.wait(60):
+            raise TimeoutError("the test never let the colour refit go")
+        return self._harmonizer(*args, **kwargs)
+
+
+async def test_frames_and_faces_keep_coming_while_the_colour_is_refitted(
+    session_settings, preview_models, executor, colour_executor, person, artwork
+):
+    store = ModelStore(session_settings)
+    held = HeldHarmonizer(preview_models.harmonizer)
+    renderer = PreviewRenderer(
+        session_settings,
+        artwork,
+        portrait_segmenter=SelfieSegmenter(store.selfie_interpreter()),
+        landscape_segmenter=SelfieSegmenter(store.selfie_interpreter(landscape=True)),
+        face_detector=MtcnnFaceDetector(*store.mtcnn_states()),
+        harmonizer=held,
+    )
+    track = PreviewTrack(WalkingVisitorCamera(person), renderer, executor, colour_executor=colour_executor, stats_window=30)
+    try:
+        async with asyncio.timeout(60):
+            while not held.started.is_set():  # faces found, the visitor shown, then the first refit
+                await track.recv()
+            rendered, detections = track.stats().frames_rendered, renderer.face_detections
+            # The visitor walks on: new frames, and new faces for them, while the refit runs.
+            while track.stats().frames_rendered < rendered + 10 or renderer.face_detections < detections + 1:
+                await track.recv()
+        assert renderer.colour is None and renderer.colour_refreshes == 0, "the refit is still held"
+        assert track.stats().render_errors == 0
+
+        held.release.set()
+        async with asyncio.timeout(60):
+            while renderer.colour is None:  # the frames after the refit are corrected
+                await track.recv()
+        assert renderer.colour_refreshes >= 1
+    finally:
+        held.release.set()
         track.stop()
         await track.wait_stopped()
 

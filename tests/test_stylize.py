@@ -9,12 +9,12 @@ import pytest
 
 from kiosk.models import ModelStore
 from kiosk.settings import Settings
+from pipeline.face_regions import face_mask
 from pipeline.harmonize.reference import ring_around
 from pipeline.stylize import (
     PaintingStyle,
     StyleCache,
     StylizeParams,
-    face_mask,
     painting_style,
     stroke_length,
     stylize,

@@ -12,6 +12,7 @@ the visitor's QR code keeps working and now serves the better picture; no second
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import logging
@@ -30,9 +31,10 @@ from db.staff import LastAdminError, UserExistsError
 from db.store import StoredFileMissingError
 from kiosk.auth import InvalidUsernameError, WeakPasswordError, check_password, check_username
 from kiosk.booths import ONLINE_HEARTBEATS
-from kiosk.engine import Harmonization
+from kiosk.catalogue import look_harmonization
 from kiosk.errors import ArtBoothError
-from kiosk.settings import DASHBOARD_FIELDS, SettingsError
+from kiosk.looks import Harmonization, LookError
+from kiosk.settings import DASHBOARD_FIELDS, Settings, SettingsError
 from kiosk.workers import PoolBusyError
 from pipeline.types import ReferenceMode
 from web import availability
@@ -329,9 +331,10 @@ async def revoke_link(request: web.Request) -> web.StreamResponse:
 
 
 def _harmonization_choice(
-    form: dict[str, str], photo_artwork: service.ArtworkRecord | None
+    form: dict[str, str], photo_artwork: service.ArtworkRecord, settings: Settings
 ) -> tuple[Harmonization, ReferenceMode | None]:
-    """Staff's choice from the re-run form (the reference None: the artwork's own); ValueError with what to fix."""
+    """Staff's choice from the re-run form (the reference None: the artwork's own); ValueError or
+    LookError with what to fix."""
     enabled = form.get("harmonize", "on") == "on"
     targets = form.get("targets", "")
     try:
@@ -346,7 +349,16 @@ def _harmonization_choice(
             raise ValueError(f"unknown reference region {form['reference']!r}") from None
         if reference is ReferenceMode.REGION and (photo_artwork is None or photo_artwork.spec.reference_region is None):
             raise ValueError("this artwork has no reference region of its own; choose another reference")
-    return Harmonization(enabled=enabled, targets=targets, strength=strength), reference
+    chosen = Harmonization(enabled=enabled, targets=targets, strength=strength)
+    # The look: the one chosen, else the artwork's; the painted strength: the one typed, else the artwork's.
+    harmonization = look_harmonization(photo_artwork, chosen, settings, chosen=form.get("look") or None)
+    if form.get("stylize_strength"):
+        try:
+            stylize_strength = float(form["stylize_strength"])
+        except ValueError:
+            raise ValueError("the painted strength must be a number from 0 to 1") from None
+        harmonization = dataclasses.replace(harmonization, stylize_strength=stylize_strength)
+    return harmonization, reference
 
 
 async def reharmonize(request: web.Request) -> web.StreamResponse:
@@ -361,9 +373,9 @@ async def reharmonize(request: web.Request) -> web.StreamResponse:
     record = await service.get_artwork(storage.sessions, photo.artwork_id)
     form = await _form(request)
     try:
-        harmonization, reference = _harmonization_choice(form, record)
+        harmonization, reference = _harmonization_choice(form, record, storage.settings)
         harmonization.applied_to(storage.settings)  # checked as the harmonize settings are
-    except (ValueError, SettingsError) as exc:
+    except (ValueError, SettingsError, LookError) as exc:
         return await _photo_detail(request, photo, status=400, error=f"Not composed: {exc}.")
     try:
         source = (await request.app[CATALOGUE_KEY].source_of(record)).matched_against(reference)
@@ -418,10 +430,16 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
     return await _settings_form(request)
 
 
-def _apply_settings(app: web.Application) -> None:
+async def _apply_settings(app: web.Application) -> None:
     """Hand the settings now in effect to what keeps its own copy of them: the compose pool's
-    harmonization. Storage (links, retention) and the booth's page read storage.settings each time."""
-    app[POOL_KEY].use_harmonization(app[STORAGE_KEY].settings)
+    harmonization and the live preview's colour correction. Storage (links, retention) and the
+    booth's page read storage.settings each time."""
+    settings = app[STORAGE_KEY].settings
+    app[POOL_KEY].use_harmonization(settings)
+    booths = app.get(BOOTHS_KEY)
+    if booths is not None:
+        # Reads the harmonizer's weights (kilobytes) from the package: off the event loop.
+        await asyncio.to_thread(booths.preview_models.use_harmonization, settings)
 
 
 async def save_settings(request: web.Request) -> web.StreamResponse:
@@ -444,7 +462,7 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
         return await _settings_form(request, status=400, error=f"Nothing was saved: {exc}.")
     if not changes:
         return _redirect("/staff/settings", "unchanged")
-    _apply_settings(request.app)
+    await _apply_settings(request.app)
     log.info("%s changed settings: %s", identity.username, ", ".join(sorted(changes)))
     return _redirect("/staff/settings", "saved")
 
@@ -459,7 +477,7 @@ async def reset_setting(request: web.Request) -> web.StreamResponse:
         await storage.change_settings({}, resets=[name], actor=identity.username)
     except SettingsError as exc:  # another stored value no longer fits with the file's
         return await _settings_form(request, status=400, error=f"Not reset: {exc}.")
-    _apply_settings(request.app)
+    await _apply_settings(request.app)
     log.info("%s reset setting %s", identity.username, name)
     return _redirect("/staff/settings", "reset")
 

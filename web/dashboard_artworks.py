@@ -3,8 +3,8 @@ one artwork's editor (its credit, and its framing boxes and reference region dra
 with web/static/artwork_editor.js, or typed as numbers: the page is a plain form either way).
 
 "Try it" composes a sample portrait (or a photo staff attach) into the artwork as the form
-stands, unsaved, in the compose workers, and shows the result with its framing and harmony
-score; nothing is stored. Admins edit; operators see the same pages without the controls.
+stands, unsaved, in the compose workers, in the look the form chose (both looks where the visitor
+chooses), and shows each result with its framing and harmony score in words; nothing is stored. Admins edit; operators see the same pages without the controls.
 Every change is a POST answered with a redirect; a refused one shows the page again with why.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -23,14 +24,17 @@ from db.images import thumbnail_jpeg
 from db.models import StaffRole
 from db.service import ArtworkRecord
 from kiosk.artworks import DEMO_KEY_PREFIX, FOLDER_KEY_PREFIX
-from kiosk.catalogue import TEXT_LIMITS, ArtworkEdit
+from kiosk.catalogue import KEEP, TEXT_LIMITS, ArtworkEdit, look_harmonization
 from kiosk.errors import ArtBoothError, ArtworkNotFoundError, ExitCode, InvalidEditError, exit_code_for
+from kiosk.looks import offered_look
+from kiosk.settings import LOOKS, Settings
 from kiosk.workers import ComposeOutcome, PoolBusyError
 from pipeline.codec import decode_image, encode_image
 from pipeline.errors import PipelineError
 from pipeline.types import Framing, ReferenceMode
 from web.artwork_uploads import refuse_small_artwork
 from web.keys import CATALOGUE_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY
+from web.score_words import harmony_in_words
 from web.staff import StaffIdentity, require_login, requires
 from web.staff_pages import CSRF_FIELD, dashboard_page
 from web.uploads import UploadRefusedError, read_file, read_form, status_for
@@ -58,6 +62,14 @@ REFERENCE_LABELS = {
     ReferenceMode.RING.value: "a ring around the placement box",
     ReferenceMode.REGION.value: "the reference region drawn here",
 }
+# The looks an artwork offers (kiosk/looks.py), in staff's words; "" (no look of its own): the service's.
+LOOK_LABELS = {
+    "realistic": "Realistic: colour and light only",
+    "painted": "Painted: in the painting's brushwork",
+    "visitor": "Visitor chooses",
+}
+# A photo's look, in a caption.
+LOOK_NAMES = {"realistic": "Realistic", "painted": "Painted"}
 
 
 @dataclass
@@ -223,6 +235,8 @@ def _record_values(record: ArtworkRecord) -> dict[str, Any]:
         "reference_mode": spec.reference_mode.value,
         "enabled": record.enabled,
         "boxes": {name: [_number(v) for v in box] for name, box in boxes.items()},
+        "look": record.look or "",
+        "stylize_strength": "" if record.stylize_strength is None else _number(record.stylize_strength),
     }
 
 
@@ -235,6 +249,8 @@ def _form_values(form: Any) -> dict[str, Any]:
         "reference_mode": str(form.get("reference_mode", "")),
         "enabled": "enabled" in form,
         "boxes": {name: [str(form.get(f"{name}-{c}", "")) for c in COORDINATES] for name, _ in REGIONS},
+        "look": str(form.get("look", "")),
+        "stylize_strength": str(form.get("stylize_strength", "")),
     }
 
 
@@ -244,8 +260,38 @@ class TryResult:
     framing: str
     people: int
     score: float | None
-    variant: str | None
     sample: str
+    look: str
+
+
+def _look_fields(values: dict[str, Any], settings: Settings, off: str) -> str:
+    """The artwork's look and painted strength; empty: the service's settings, named in the choice."""
+    default = f"Service default ({LOOK_LABELS[settings.look].split(':')[0]})"
+    options = "".join(
+        f'<option value="{value}"{" selected" if values["look"] == value else ""}>{escape(label)}</option>'
+        for value, label in {"": default, **LOOK_LABELS}.items()
+    )
+    return f"""<label>Look <select name="look"{off}>{options}</select></label>
+    <label>Painted strength, 0 to 1 <input type="number" name="stylize_strength" min="0" max="1" step="0.05"
+      value="{escape(values['stylize_strength'])}" placeholder="service default, {_number(settings.stylize_strength)}"
+      title="0: the photo as taken, 1: fully in the painting's brushwork; empty: the service's default"{off}></label>"""
+
+
+def _tried_figure(tried: TryResult, title: str) -> str:
+    if tried.score is None:
+        score = "no harmony score (harmonization is switched off)"
+    else:
+        score = (
+            f'<strong class="score-words">{escape(harmony_in_words(tried.score))}</strong> '
+            f'<span class="note">(harmony score <span class="score">{tried.score:.2f}</span>)</span>'
+        )
+    people = f"{tried.people} {'person' if tried.people == 1 else 'people'}"
+    look = LOOK_NAMES[tried.look]
+    return f"""<figure class="tried" data-look="{tried.look}">
+  <img src="{escape(tried.image_url)}" alt="{escape(tried.sample)}, placed in {escape(title)}, {look.lower()}">
+  <figcaption><strong class="look">{look}</strong>: {escape(tried.sample)}, {people}, framed as
+  <strong class="framing">{escape(tried.framing)}</strong>. {score}.</figcaption>
+</figure>"""
 
 
 def _editor_body(
@@ -253,9 +299,10 @@ def _editor_body(
     record: ArtworkRecord,
     values: dict[str, Any],
     *,
+    settings: Settings,
     error: str | None = None,
     notice: str | None = None,
-    tried: TryResult | None = None,
+    tried: Sequence[TryResult] = (),
 ) -> str:
     admin = identity.role is StaffRole.ADMIN
     spec = record.spec
@@ -292,25 +339,15 @@ def _editor_body(
 </div>
 <fieldset class="try">
   <legend>Try it</legend>
-  <p class="note">Places a sample portrait (or the photo you choose) in the artwork with the boxes as they are
-  on this page, saved or not. Nothing is stored.</p>
+  <p class="note">Places a sample portrait (or the photo you choose) in the artwork with the boxes and look as
+  they are on this page, saved or not (both looks when the visitor chooses). Nothing is stored.</p>
   <label>Photo of a person (optional) <input type="file" name="photo" accept="image/*"></label>
   <button type="submit" formaction="{url}/try" class="secondary">Try it</button>
 </fieldset>"""
     result = ""
-    if tried is not None:
-        score = (
-            f"harmony score <strong class=\"score\">{tried.score:.2f}</strong>"
-            + (f" ({escape(tried.variant)} variant)" if tried.variant else "")
-            if tried.score is not None
-            else "no harmony score (harmonization is switched off)"
-        )
-        people = f"{tried.people} {'person' if tried.people == 1 else 'people'}"
-        result = f"""<figure class="tried" id="tried">
-  <img src="{escape(tried.image_url)}" alt="{escape(tried.sample)}, placed in {escape(spec.title)}">
-  <figcaption>{escape(tried.sample)}: {people}, framed as <strong class="framing">{escape(tried.framing)}</strong>;
-  {score}.</figcaption>
-</figure>"""
+    if tried:
+        figures = "".join(_tried_figure(one, spec.title) for one in tried)
+        result = f'<div class="tries" id="tried">{figures}</div>'
     missing = '<p class="error">This artwork\'s files are missing from the artworks folder; kiosks do not offer it.</p>'
     state = "" if record.available else missing
     return f"""<p><a href="{SECTION}">← All artworks</a></p>
@@ -324,6 +361,7 @@ def _editor_body(
     <label>Artist <input name="artist" value="{escape(values['artist'])}" maxlength="{TEXT_LIMITS['artist']}"{off}></label>
     <label>Year <input name="year" value="{escape(values['year'])}" maxlength="{TEXT_LIMITS['year']}"{off}></label>
     <label>Colours match <select name="reference_mode"{off}>{modes}</select></label>
+    {_look_fields(values, settings, off)}
     <label class="check"><input type="checkbox" name="enabled" value="1"{" checked" if values["enabled"] else ""}{off}> Offered at the kiosks</label>
   </div>
   <fieldset class="regions">
@@ -349,9 +387,18 @@ def _editor_body(
 
 
 def _editor(
-    identity: StaffIdentity, record: ArtworkRecord, values: dict[str, Any], *, status: int = 200, **kwargs: Any
+    request: web.Request,
+    identity: StaffIdentity,
+    record: ArtworkRecord,
+    values: dict[str, Any],
+    *,
+    status: int = 200,
+    **kwargs: Any,
 ) -> web.Response:
-    return _page(identity, record.spec.title, _editor_body(identity, record, values, **kwargs), status=status)
+    # The settings in effect (dashboard values included): the "Service default" names the current one.
+    settings = request.app[STORAGE_KEY].settings
+    body = _editor_body(identity, record, values, settings=settings, **kwargs)
+    return _page(identity, record.spec.title, body, status=status)
 
 
 # --- reading the forms --------------------------------------------------------------------------------
@@ -367,6 +414,20 @@ def _coordinates(form: Any, name: str, label: str) -> list[float] | None:
         raise InvalidEditError(f"the {label.lower()} needs four numbers from 0 to 1 (left, top, right, bottom)") from None
 
 
+def _stylize_strength(form: Any) -> float | None | object:
+    if "stylize_strength" not in form:
+        return KEEP
+    typed = str(form.get("stylize_strength", "")).strip()
+    if not typed:
+        return None
+    try:
+        return float(typed)
+    except ValueError:
+        raise InvalidEditError(
+            f"the painted strength must be a number from 0 to 1 (or empty, for the service's default), not {typed!r}"
+        ) from None
+
+
 def _edit_from(form: Any) -> ArtworkEdit:
     return ArtworkEdit(
         title=str(form.get("title", "")),
@@ -376,6 +437,8 @@ def _edit_from(form: Any) -> ArtworkEdit:
         reference_region=_coordinates(form, REFERENCE, "Reference region"),
         reference_mode=str(form.get("reference_mode", "")) or None,
         enabled="enabled" in form,
+        look=(str(form.get("look", "")) or None) if "look" in form else KEEP,
+        stylize_strength=_stylize_strength(form),
     )
 
 
@@ -435,7 +498,7 @@ async def edit_page(request: web.Request) -> web.StreamResponse:
         notice = "Artwork added. Now draw its boxes: where a visitor stands for each framing."
     elif "saved" in request.query:
         notice = "Saved. The kiosks use the new version from their next artwork choice."
-    return _editor(identity, record, _record_values(record), notice=notice)
+    return _editor(request, identity, record, _record_values(record), notice=notice)
 
 
 @requires(StaffRole.ADMIN)
@@ -446,7 +509,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     try:
         await request.app[CATALOGUE_KEY].update(record.spec.id, _edit_from(form), actor=identity.username)
     except ArtBoothError as exc:
-        return _editor(identity, record, _form_values(form), error=_sentence(str(exc)) + " Nothing was saved.", status=400)
+        return _editor(request, identity, record, _form_values(form), error=_sentence(str(exc)) + " Nothing was saved.", status=400)
     return _redirect(f"{SECTION}/{record.spec.id}?saved=1")
 
 
@@ -457,43 +520,57 @@ async def try_it(request: web.Request) -> web.StreamResponse:
     try:
         form = await read_form(request)
     except UploadRefusedError as exc:
-        return _editor(identity, record, _record_values(record), error=_sentence(str(exc)), status=status_for(exc.exit_code))
+        return _editor(request, identity, record, _record_values(record), error=_sentence(str(exc)), status=status_for(exc.exit_code))
     values = _form_values(form)
     pages = request.app[PAGES_KEY]
     photo = form.get("photo")
+    settings = request.app[STORAGE_KEY].settings
+    pool = request.app[POOL_KEY]
+    tried = []
     try:
-        source = await request.app[CATALOGUE_KEY].draft_source(record.spec.id, _edit_from(form))
+        catalogue = request.app[CATALOGUE_KEY]
+        draft = await catalogue.draft(record.spec.id, _edit_from(form))
+        source = await catalogue.source_of(draft)
         if isinstance(photo, web.FileField) and (photo_bytes := await read_file(photo)):
             sample = "Your photo"
         else:
             if pages.sample_portrait is None:
                 pages.sample_portrait = await asyncio.to_thread(_sample_portrait)
             photo_bytes, sample = pages.sample_portrait, "The sample portrait"
-        outcome: ComposeOutcome = await request.app[POOL_KEY].compose(photo_bytes, source)
+        # Where the visitor chooses, staff see both choices; one after the other, so Try it takes
+        # one worker at a time from the booths.
+        offers_choice = offered_look(draft.look, settings) == "visitor"
+        for chosen in LOOKS if offers_choice else (None,):
+            harmonization = look_harmonization(draft, pool.harmonization, settings, chosen=chosen)
+            outcome: ComposeOutcome = await pool.compose(photo_bytes, source, harmonization=harmonization)
+            if not outcome.ok:
+                hint = " Try a photo with a person facing the camera." if outcome.error_code is ExitCode.NO_PERSON else ""
+                error = _sentence(outcome.error) + hint
+                return _editor(request, identity, record, values, error=error, status=status_for(outcome.error_code))
+            tried.append(_kept_try(pages, outcome, sample, harmonization.look))
     except PoolBusyError:
         error = "The booths are busy composing; try again in a few seconds."
-        return _editor(identity, record, values, error=error, status=503)
+        return _editor(request, identity, record, values, error=error, status=503)
     except ArtBoothError as exc:
-        return _editor(identity, record, values, error=_sentence(str(exc)), status=status_for(exit_code_for(exc)))
-    if not outcome.ok:
-        hint = " Try a photo with a person facing the camera." if outcome.error_code is ExitCode.NO_PERSON else ""
-        error = _sentence(outcome.error) + hint
-        return _editor(identity, record, values, error=error, status=status_for(outcome.error_code))
+        return _editor(request, identity, record, values, error=_sentence(str(exc)), status=status_for(exit_code_for(exc)))
+    return _editor(request, identity, record, values, tried=tried)
+
+
+def _kept_try(pages: ArtworkPages, outcome: ComposeOutcome, sample: str, look: str) -> TryResult:
+    """Keep a tried image for its <img> and describe it."""
     token = secrets.token_urlsafe(16)
     pages.tries[token] = outcome.encoded
     while len(pages.tries) > TRIES_KEPT:
         pages.tries.popitem(last=False)
     report = outcome.report
-    variant = report.get("variant")
-    tried = TryResult(
+    return TryResult(
         image_url=f"/staff/artwork-tries/{token}.jpg",
         framing=str(report["framing"]),
         people=int(report["people"]),
         score=report.get("score"),
-        variant=variant.get("name") if isinstance(variant, dict) else None,
         sample=sample,
+        look=look,
     )
-    return _editor(identity, record, values, tried=tried)
 
 
 def _sample_portrait() -> bytes:

@@ -17,6 +17,8 @@ from db.models import StaffRole
 from kiosk.auth import MIN_PASSWORD_LENGTH, USERNAME_RULE
 from kiosk.settings import DASHBOARD_FIELDS, HARMONIZE_TARGETS, MAX_PRIVACY_NOTICE_CHARS, SOURCE_DASHBOARD, Settings
 from pipeline.types import ReferenceMode
+from web.dashboard_artworks import LOOK_LABELS
+from web.score_words import harmony_in_words, variant_in_words
 from web.staff_pages import CSRF_FIELD, dashboard_page
 
 
@@ -84,6 +86,11 @@ SETTING_LABELS = {
     ),
     "harmonize_strength": ("Harmonization strength", "0 leaves the visitor as photographed, 1 applies the full correction."),
     "privacy_notice": ("Privacy notice", "What the booth tells visitors before their first photo; empty: the text below."),
+    "look": ("Look", "What artworks without a look of their own offer (each artwork's page can choose its own)."),
+    "stylize_strength": (
+        "Painted strength",
+        "How far the painted look takes the visitor into the painting's brushwork: 0 not at all, 1 fully.",
+    ),
 }
 
 SOURCE_LABELS = {"default": "default", "file": "settings file", "env": "environment", SOURCE_DASHBOARD: "dashboard"}
@@ -303,7 +310,7 @@ def photos(
   <p class="meta"><strong>{escape(_artwork_title(artworks, photo.artwork_id))}</strong><br>
   {_when(photo.created_at)} · kiosk {escape(photo.kiosk_id or "none (upload)")}</p>
   <p class="meta">{escape(photo.framing.value)} · {photo.people} {"person" if photo.people == 1 else "people"} ·
-  score {_score(photo)} · variant {escape(_variant_name(photo))}</p>
+  {escape(harmony_in_words(photo.score))} · {escape(variant_in_words(photo.variant))}</p>
   <ul class="links">{link_lines}</ul>
   <p class="actions"><a class="button" href="/staff/photos/{escape(photo.id)}">Details</a>
   <a class="button danger" href="/staff/photos/{escape(photo.id)}/delete">Delete</a></p>
@@ -368,12 +375,18 @@ def photo_detail(
   <dt>Artwork</dt><dd>{escape(artwork.spec.title if artwork else photo.artwork_id)}</dd>
   <dt>Taken</dt><dd>{_when(photo.created_at)} at kiosk {escape(photo.kiosk_id or "none (upload)")}</dd>
   <dt>Framing</dt><dd>{escape(photo.framing.value)}, {photo.people} {"person" if photo.people == 1 else "people"}</dd>
+  <dt>How well the visitor blends in</dt><dd id="harmony-words">{escape(harmony_in_words(photo.score))}</dd>
+  <dt>What was done to the visitor</dt><dd id="variant-words">{escape(variant_in_words(photo.variant))}</dd>
+  <dt>Download links</dt><dd><ul class="links">{link_lines}</ul></dd>
+</dl>
+<details class="technical" id="photo-technical"><summary>Technical details (for operators)</summary>
+<dl class="facts">
   <dt>Harmony score</dt><dd>{_score(photo)} (variant {escape(_variant_name(photo))})</dd>
   <dt>Candidates' scores</dt><dd><ul>{scores}</ul></dd>
   <dt>Chosen variant</dt><dd><pre>{variant}</pre></dd>
   <dt>Pipeline</dt><dd>{timings or "–"}</dd>
-  <dt>Download links</dt><dd><ul class="links">{link_lines}</ul></dd>
 </dl>
+</details>
 <h2>Compose again with other harmonization</h2>
 {_reharmonize_form(viewer, photo, artwork, defaults)}
 <p class="actions"><a class="button danger" href="/staff/photos/{escape(photo.id)}/delete">Delete this photo</a>
@@ -392,12 +405,18 @@ def _reharmonize_form(viewer: Viewer, photo: PhotoInfo, artwork: ArtworkRecord |
     if artwork is not None and artwork.spec.reference_region is not None:
         references.append((ReferenceMode.REGION.value, "the artwork's reference region"))
     targets = [(name, name) for name in HARMONIZE_TARGETS]
+    looks = [("", "the artwork's look"), *((look, LOOK_LABELS[look]) for look in ("realistic", "painted"))]
+    painted_strength = artwork.stylize_strength if artwork is not None and artwork.stylize_strength is not None else None
+    if painted_strength is None:
+        painted_strength = defaults.stylize_strength
     return f"""<form class="panel" method="post" action="/staff/photos/{escape(photo.id)}/reharmonize">
   {_csrf(viewer)}
   <label>Harmonize <select name="harmonize">{_options([("on", "on"), ("off", "off")], "on" if defaults.harmonize else "off")}</select></label>
   <label>Targets <select name="targets">{_options(targets, defaults.harmonize_targets)}</select></label>
   <label>Strength <input type="number" name="strength" min="0" max="1" step="0.05" value="{defaults.harmonize_strength:g}"></label>
   <label>Reference region <select name="reference">{_options(references, "")}</select></label>
+  <label>Look <select name="look">{_options(looks, "")}</select></label>
+  <label>Painted strength <input type="number" name="stylize_strength" min="0" max="1" step="0.05" value="{painted_strength:g}"></label>
   <p class="note">The new picture replaces this photo's result; its download link stays the same.</p>
   <button type="submit">Compose again</button>
 </form>"""
@@ -430,8 +449,10 @@ def _setting_input(name: str, settings: Settings, generated_privacy: str) -> str
         return f'<select name="{name}">{_options([("true", "on"), ("false", "off")], "true" if value else "false")}</select>'
     if name == "harmonize_targets":
         return f'<select name="{name}">{_options([(t, t) for t in HARMONIZE_TARGETS], value)}</select>'
-    if name == "harmonize_strength":
+    if name in ("harmonize_strength", "stylize_strength"):
         return f'<input type="number" name="{name}" min="0" max="1" step="0.05" value="{value:g}">'
+    if name == "look":
+        return f'<select name="{name}">{_options(list(LOOK_LABELS.items()), value)}</select>'
     if isinstance(value, int):
         return f'<input type="number" name="{name}" min="0" step="1" value="{value}">'
     if name == "privacy_notice":

@@ -17,6 +17,11 @@ booth request must carry the credential of that booth, and its POSTs the header
 preflight we never grant; or come from a signed-in staff session (operator or admin), whose
 POSTs carry its CSRF token as ``X-CSRF-Token``. Nobody: 401; someone else: 403. Opening the
 page of an unknown or unpaired kiosk creates nothing: it shows how to set the booth up.
+
+Looks (kiosk/looks.py): choosing an artwork answers the look it offers, as the catalogue holds it
+then (so staff's change reaches a booth at its next artwork choice, without reloading the page);
+where it offers "visitor", kiosk.js lets the visitor tap one before the countdown and the capture
+sends it as ``look``.
 """
 
 from __future__ import annotations
@@ -37,14 +42,16 @@ from db.models import StaffRole
 from db.service import KIOSK_ID
 from kiosk.auth import looks_like_token, new_token, role_allows, same_token, token_digest
 from kiosk.booths import Booths
+from kiosk.catalogue import look_harmonization
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
+from kiosk.looks import LookError, offered_look
 from kiosk.workers import PoolBusyError
 from pipeline.codec import encode_image
 from streaming.ice import include_loopback_candidates
 from streaming.preview import PreviewModels
 from streaming.sessions import KioskPeers, OfferError
 from web import pages
-from web.keys import BOOTHS_KEY, CATALOGUE_KEY, SETTINGS_KEY, STORAGE_KEY
+from web.keys import BOOTHS_KEY, CATALOGUE_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY
 from web.staff import CSRF_HEADER, CSRF_MESSAGE, STATE_CHANGING, StaffIdentity, cookie_is_secure, staff_identity
 from web.uploads import BUSY_RETRY_AFTER_S, UploadRefusedError, compose_and_store, read_file, read_form, status_for
 
@@ -95,11 +102,14 @@ async def live_preview(app: web.Application):
     # preview_threads renders at once; further kiosks wait their turn (their stale frames are dropped).
     executor = ThreadPoolExecutor(max_workers=settings.preview_threads, thread_name_prefix="preview")
     models = await asyncio.get_running_loop().run_in_executor(executor, PreviewModels, settings)
+    # The capture's harmonize values with staff's dashboard changes, as the compose pool has them.
+    models.use_harmonization(app[STORAGE_KEY].settings)
     booths = Booths(
         settings=settings,
         catalogue=app[CATALOGUE_KEY],
         peers=KioskPeers(settings, models.renderer, executor),
         executor=executor,
+        preview_models=models,
     )
     app[BOOTHS_KEY] = booths
     yield
@@ -320,10 +330,13 @@ async def choose_artwork(request: web.Request) -> web.Response:
         return _problem(400, "send {artwork}: the chosen artwork's id")
     booths = request.app[BOOTHS_KEY]
     try:
+        record = await request.app[CATALOGUE_KEY].offered_at_kiosk(kiosk_id, artwork_id)
         artwork = await booths.artwork(kiosk_id, artwork_id)
     except ArtBoothError as exc:
         return _problem(404, str(exc))
-    return web.json_response({"artwork": artwork_id, "live": booths.peers.set_artwork(kiosk_id, artwork)})
+    # The settings in effect: staff's dashboard change of the service's look counts from now.
+    look = offered_look(record.look, request.app[STORAGE_KEY].settings)
+    return web.json_response({"artwork": artwork_id, "live": booths.peers.set_artwork(kiosk_id, artwork), "look": look})
 
 
 async def capture(request: web.Request) -> web.Response:
@@ -355,6 +368,10 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
     artwork_id = form.get("artwork")
     if not isinstance(artwork_id, str) or not artwork_id:
         return _problem(400, "choose an artwork (the 'artwork' field)")
+    # The visitor's tap where the artwork lets them choose; absent: the look the artwork offers.
+    chosen_look = form.get("look")
+    if chosen_look is not None and not isinstance(chosen_look, str):
+        return _problem(400, "the 'look' field is text: realistic or painted")
     still = form.get("photo")
     if isinstance(still, web.FileField):
         photo_bytes = await read_file(still)
@@ -368,8 +385,14 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
     booths.peers.pause_rendering(kiosk_id, True)
     try:
         catalogue = request.app[CATALOGUE_KEY]
-        source = await catalogue.source_of(await catalogue.offered_at_kiosk(kiosk_id, artwork_id))
-        outcome, saved = await compose_and_store(request.app, photo_bytes, source, kiosk_id=kiosk_id)
+        record = await catalogue.offered_at_kiosk(kiosk_id, artwork_id)
+        harmonization = look_harmonization(
+            record, request.app[POOL_KEY].harmonization, request.app[STORAGE_KEY].settings, chosen=chosen_look or None
+        )
+        source = await catalogue.source_of(record)
+        outcome, saved = await compose_and_store(
+            request.app, photo_bytes, source, kiosk_id=kiosk_id, harmonization=harmonization
+        )
         if not outcome.ok:
             status.failures += 1
             code = outcome.error_code
@@ -377,6 +400,9 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
     except PoolBusyError:
         status.failures += 1
         return _busy(BUSY_MESSAGE)
+    except LookError as exc:
+        # Not the visitor's doing (kiosk.js sends one of the looks): say what was wrong, for whoever debugs it.
+        return _problem(400, str(exc), code="bad_look")
     except ArtBoothError as exc:
         status.failures += 1
         log.warning("capture at kiosk %s failed: %s", kiosk_id, exc)
@@ -399,6 +425,7 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
             "people": outcome.report["people"],
             "framing": outcome.report["framing"],
             "score": outcome.report.get("score"),
+            "look": outcome.report.get("look", harmonization.look),
         }
     )
 

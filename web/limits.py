@@ -250,6 +250,8 @@ class GuardedConnection(web.RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         queued_before = self._request_count
+        # Bytes of a body in progress, even its last ones, are not the next request's first byte.
+        in_body_before = self._body is not None
         super().data_received(data)
         if self.transport is None:
             return
@@ -261,7 +263,7 @@ class GuardedConnection(web.RequestHandler):
                 self._body = payload
                 self._start_deadline(self._guard.body_timeout, BODY_TOO_SLOW)
                 payload.on_eof(self._body_complete)
-        elif data and self._body is None and self._deadline is None and not self._upgraded:
+        elif data and not in_body_before and self._body is None and self._deadline is None and not self._upgraded:
             # The first byte of the next request on a kept-alive connection.
             self._start_deadline(self._guard.header_timeout, HEADERS_TOO_SLOW)
         self._charge_body()

@@ -15,6 +15,7 @@ may be in flight at once is web/limits.py's budget.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from typing import IO
 
@@ -23,8 +24,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
 from kiosk.artworks import ArtworkSource
-from kiosk.engine import Harmonization
+from kiosk.catalogue import look_harmonization
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
+from kiosk.looks import Harmonization
 from kiosk.storage import SavedDownload
 from kiosk.workers import ComposeOutcome, PoolBusyError
 from pipeline.types import ReferenceMode
@@ -119,12 +121,16 @@ async def compose_upload(
     kiosk_id: str | None = None,
     harmonization: Harmonization | None = None,
     reference: ReferenceMode | None = None,
+    look: str | None = None,
+    stylize_strength: float | None = None,
 ) -> tuple[ComposeOutcome, SavedDownload | None]:
     """Compose the form's photo into its artwork and store the result (named after ``kiosk_id``,
     a registered kiosk, when given), harmonized as ``harmonization`` says (by default as the
-    settings in effect) against ``reference`` (by default the artwork's own). A refusal is the
-    outcome's error (status_of says its HTTP status); when every worker is busy, 503 with
-    Retry-After is raised."""
+    settings in effect) against ``reference`` (by default the artwork's own), in ``look`` (by
+    default the artwork's, or the setting fallback_look where the artwork leaves it to the visitor;
+    kiosk.looks.resolve_look) at ``stylize_strength`` when painted (by default the artwork's, else
+    the setting). A refusal is the outcome's error (status_of says its HTTP status; a bad look is a
+    400); when every worker is busy, 503 with Retry-After is raised."""
     try:
         form = await read_form(request)
     except UploadRefusedError as exc:
@@ -141,7 +147,13 @@ async def compose_upload(
         return refused(ExitCode.IMAGE_TOO_LARGE, too_large_message(limit)), None
     app = request.app
     try:
-        source = (await app[CATALOGUE_KEY].source(artwork_id)).matched_against(reference)
+        record = await app[CATALOGUE_KEY].offered(artwork_id)
+        harmonization = look_harmonization(
+            record, harmonization or app[POOL_KEY].harmonization, app[STORAGE_KEY].settings, chosen=look
+        )
+        if stylize_strength is not None and harmonization.look == "painted":
+            harmonization = dataclasses.replace(harmonization, stylize_strength=stylize_strength)
+        source = (await app[CATALOGUE_KEY].source_of(record)).matched_against(reference)
         outcome, saved = await compose_and_store(
             app, photo_bytes, source, kiosk_id=kiosk_id, harmonization=harmonization
         )

@@ -106,12 +106,17 @@ def fit_operators(
     )
 
 
-def sample_pixels(image: np.ndarray, weights: np.ndarray, limit: int = FIT_SAMPLE_PIXELS) -> tuple[np.ndarray, np.ndarray]:
-    """The pixels with weight, as an (n, 1, 3) image and (n, 1) weights; an even stride keeps at most ``limit``."""
+def sample_indices(weights: np.ndarray, limit: int = FIT_SAMPLE_PIXELS) -> np.ndarray:
+    """Flat indices of the pixels with weight; an even stride keeps at most ``limit``."""
     inside = np.flatnonzero(weights.reshape(-1) > 0)
     if len(inside) == 0:
         raise ValueError("the foreground is empty")
-    inside = inside[:: max(1, len(inside) // limit)]
+    return inside[:: max(1, len(inside) // limit)]
+
+
+def sample_pixels(image: np.ndarray, weights: np.ndarray, limit: int = FIT_SAMPLE_PIXELS) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels with weight, as an (n, 1, 3) image and (n, 1) weights; an even stride keeps at most ``limit``."""
+    inside = sample_indices(weights, limit)
     return image.reshape(-1, 3)[inside][:, None, :], weights.reshape(-1)[inside][:, None]
 
 

@@ -13,6 +13,7 @@ from typing import Mapping, Protocol, Sequence
 import cv2
 import numpy as np
 
+from pipeline.face_regions import face_core
 from pipeline.harmonize.boundary import decontaminate_edge
 from pipeline.harmonize.fit import TargetProvider, fit_operators
 from pipeline.harmonize.operators import IDENTITY, OperatorParams, apply
@@ -20,7 +21,7 @@ from pipeline.harmonize.palette import PaletteGuard, guard_palette, mean_chroma
 from pipeline.harmonize.reference import reference_weights
 from pipeline.harmonize.stats import RegionStats, downsample_for_stats, region_stats
 from pipeline.harmonize.texture import TextureMatch, match_texture
-from pipeline.types import Artwork, Placement, ReferenceMode
+from pipeline.types import Artwork, Face, Placement, ReferenceMode
 
 # Candidates are fitted and scored on a copy of the subject and its surroundings this small.
 SCORING_PIXELS = 160_000
@@ -70,6 +71,7 @@ class Harmonized:
     chosen: ScoredVariant
     candidates: list[ScoredVariant]
     texture: TextureMatch
+    reference: Reference  # the artwork's reference region, described: what later stages score against
 
 
 def standard_variants(default_targets: str, default_reference: ReferenceMode, strength: float) -> list[Variant]:
@@ -129,8 +131,11 @@ class Harmonizer:
         alpha: np.ndarray,
         references: Mapping[ReferenceMode, Reference],
         variants: Sequence[Variant],
+        faces: np.ndarray | None = None,
     ) -> list[ScoredVariant]:
-        """Fit and score each variant on a (reduced) subject layer over its background, both RGB uint8."""
+        """Fit and score each variant on a (reduced) subject layer over its background, both RGB uint8.
+
+        ``faces``: the skin of the subject's faces on the same pixels (``face_core``), None if none."""
         fg = foreground.astype(np.float32) / 255.0
         current = region_stats(foreground, alpha)
         a = alpha[..., None]
@@ -143,27 +148,55 @@ class Harmonizer:
                 target = self._targets[variant.targets](current, reference.stats)
                 params = fit_operators(fg, alpha, target, strength=variant.strength)
                 if self.palette_guard is not None:
-                    params = guard_palette(params, fg, alpha, reference.chroma, self.palette_guard)
+                    params = guard_palette(params, fg, alpha, reference.chroma, self.palette_guard, faces)
             composite = np.clip(np.rint(a * apply(fg, params) * 255.0 + (1.0 - a) * background), 0, 255)
             scored.append(ScoredVariant(variant, params, self.score(composite.astype(np.uint8), alpha, reference)))
         return scored
 
+    def score_layer(
+        self, artwork: Artwork, placement: Placement, foreground: np.ndarray, alpha: np.ndarray, reference: Reference
+    ) -> float:
+        """Harmony in [0, 1] of a finished subject layer (sized and placed as ``placement.rect``) in
+        the artwork, scored as the candidates are (on the same reduced crop): how later stages, e.g.
+        the painted look's variants, are compared with each other and with the colour-and-light result."""
+        crop = _Crop.around(placement, artwork)
+        background, layer, layer_alpha = crop.reduced(artwork.image, foreground, alpha)
+        a = layer_alpha[..., None]
+        composite = np.clip(np.rint(a * layer + (1.0 - a) * background), 0, 255).astype(np.uint8)
+        return self.score(composite, layer_alpha, reference)
+
     def __call__(
-        self, artwork: Artwork, placement: Placement, foreground: np.ndarray, alpha: np.ndarray
+        self,
+        artwork: Artwork,
+        placement: Placement,
+        foreground: np.ndarray,
+        alpha: np.ndarray,
+        faces: Sequence[Face] = (),
     ) -> Harmonized:
-        """Harmonize the subject layer (RGB uint8 and alpha, sized and placed as ``placement.rect``)."""
+        """Harmonize the subject layer (RGB uint8 and alpha, sized and placed as ``placement.rect``).
+
+        ``faces``: the subject's faces in the layer's pixels (MTCNN's, moved and scaled with the subject)."""
         variants = standard_variants(self.default_targets, artwork.spec.reference_mode, self.strength)
         modes = {variant.reference for variant in variants}
         # The ring is always needed: texture is matched to the paint around the subject.
         weights = {mode: reference_weights(artwork, placement.box, mode) for mode in modes | {ReferenceMode.RING}}
         references = {mode: self.describe(artwork.image, weights[mode]) for mode in modes}
         crop = _Crop.around(placement, artwork)
-        candidates = self.candidates(*crop.reduced(artwork.image, foreground, alpha), references, variants)
+        background, small_foreground, small_alpha = crop.reduced(artwork.image, foreground, alpha)
+        # The faces' skin, reduced as the layer is: the palette guard holds these pixels first.
+        small_faces = crop.reduced(artwork.image, foreground, face_core(alpha.shape, faces))[2] if faces else None
+        candidates = self.candidates(background, small_foreground, small_alpha, references, variants, small_faces)
         chosen = choose(candidates)
         layer = foreground if chosen.params == IDENTITY else _to_uint8(apply(foreground, chosen.params))
-        layer, texture = match_texture(layer, alpha, artwork.image, weights[ReferenceMode.RING])
+        layer, texture = match_texture(layer, alpha, artwork.image, weights[ReferenceMode.RING], faces)
         layer = decontaminate_edge(layer, alpha)
-        return Harmonized(foreground=layer, chosen=chosen, candidates=candidates, texture=texture)
+        return Harmonized(
+            foreground=layer,
+            chosen=chosen,
+            candidates=candidates,
+            texture=texture,
+            reference=references[artwork.spec.reference_mode],
+        )
 
 
 def choose(candidates: Sequence[ScoredVariant]) -> ScoredVariant:

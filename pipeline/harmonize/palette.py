@@ -17,8 +17,11 @@ fitted operators on the subject's own pixels and pulls them back, in small pure 
    lower of its own and the painting's: the subject may become as muted as the painting, never
    greyer.
 
-Skin is found by colour (CIELAB hue, chroma and lightness), not by face boxes, so hands and
-necks are kept with the face, and the stage needs nothing but the subject's layer.
+Skin is found by colour (CIELAB hue, chroma and lightness), so hands and necks are kept with
+the face; where MTCNN found faces, the skin-coloured pixels in the centre of each face box weigh
+``face_skin_weight`` times a skin pixel elsewhere (eyes, brows and lips do not count: they are
+not skin), and exposure keeps the face's own bright pixels further from white: the visitor's
+face is what must survive the correction.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.harmonize.fit import sample_pixels
+from pipeline.harmonize.fit import sample_indices
 from pipeline.harmonize.operators import GAMMA, OperatorParams, apply
 from pipeline.harmonize.stats import to_lab
 
@@ -48,6 +51,11 @@ class PaletteGuard:
     # to this level at most: beyond it they clip toward colourless white.
     bright_percentile: float = 95.0
     max_bright_level: float = 0.92
+    # ... and a face's bright pixels to this level: a face brightened toward white loses the shading
+    # MTCNN (and a person) recognises it by.
+    max_face_bright_level: float = 0.85
+    # A pixel of a face MTCNN found counts this many times a skin pixel found by colour alone.
+    face_skin_weight: float = 2.0
     # Which pixels count as skin: a generous box around skin colours in CIELAB (beige and brown
     # clothes fall in it too, which does no harm: they are kept warm as well).
     skin_detect_hue_deg: tuple[float, float] = (15.0, 90.0)
@@ -114,7 +122,7 @@ def skin_weights(lab: np.ndarray, guard: PaletteGuard) -> np.ndarray:
 
 
 def keep_highlights(
-    params: OperatorParams, foreground: np.ndarray, weights: np.ndarray, guard: PaletteGuard
+    params: OperatorParams, foreground: np.ndarray, weights: np.ndarray, guard: PaletteGuard, level: float | None = None
 ) -> OperatorParams:
     """``params`` with no more exposure than keeps the subject's bright pixels below white.
 
@@ -125,7 +133,7 @@ def keep_highlights(
         return params
     linear = np.power(foreground.reshape(-1, 3), GAMMA) * np.asarray(params.wb_gains, np.float32)
     bright = float(np.percentile(linear.max(axis=1)[weights.reshape(-1) > 0], guard.bright_percentile))
-    limit = float(np.log2(guard.max_bright_level / max(bright, 1e-4)))
+    limit = float(np.log2((guard.max_bright_level if level is None else level) / max(bright, 1e-4)))
     return dataclasses.replace(params, exposure_ev=max(0.0, min(params.exposure_ev, limit)))
 
 
@@ -222,12 +230,24 @@ def guard_palette(
     weights: np.ndarray,
     painting_chroma: float,
     guard: PaletteGuard,
+    faces: np.ndarray | None = None,
 ) -> OperatorParams:
     """Fitted ``params`` for ``foreground`` (RGB float [0, 1], weighted by ``weights``), with skin kept in
-    skin hues and no greying below the painting's own chroma."""
-    foreground, weights = sample_pixels(foreground, weights)
+    skin hues and no greying below the painting's own chroma.
+
+    ``faces``: 1 on the skin of faces MTCNN found (``pipeline.face_regions.face_core``), the
+    foreground's shape; None where none were found."""
+    inside = sample_indices(weights)
+    foreground = foreground.reshape(-1, 3)[inside][:, None, :]
+    weights = weights.reshape(-1)[inside][:, None]
+    face = None if faces is None else faces.reshape(-1)[inside][:, None] * weights
     params = keep_highlights(params, foreground, weights, guard)
+    has_face = face is not None and bool((face > 0).any())
+    if has_face:
+        params = keep_highlights(params, foreground, face, guard, level=guard.max_face_bright_level)
     skin = skin_weights(to_lab(foreground), guard) * weights
+    if has_face:
+        skin = skin * (1.0 + (guard.face_skin_weight - 1.0) * (face > 0))
     has_skin = float(skin.sum()) >= guard.min_skin_share * float(weights.sum())
     if has_skin:
         params = keep_skin_hue(params, foreground, skin, guard)

@@ -1,8 +1,19 @@
 """Harmony score: how much a placed foreground looks like it belongs to its surroundings.
 
-The score in [0, 1] (1 = harmonious) is the probability, from a small classifier trained on
-real photos against composites (``bench/train_harmony_score.py``), that the foreground and
-its reference region come from one photo. Every feature is a relation between the
+The score in [0, 1] (1 = harmonious) joins two parts (``HarmonyScorer.parts``) as independent
+judges, 1 - (1 - photographic) (1 - painterly):
+
+* photographic: the probability, from a small classifier trained on real photos against
+  composites (``bench/train_harmony_score.py``), that the foreground and its reference region
+  come from one photo; on a painting it reads low for every photographed subject, painted in or not;
+* painterly: the probability that the foreground is painted like the paint around it (texture
+  and palette, ``pipeline/harmonize/style_score.py``, fitted by ``bench/train_style_score.py``),
+  counted as far as the surroundings look like paint; around photos it is held down.
+
+bench/score_calibration.py measures both on people in paintings (plain paste < realistic <
+painted); bench/harmonization.py on photos. The rest of this docstring is the photographic part.
+
+Every photographic feature is a relation between the
 foreground and the reference or its surroundings, and none is one of the statistics that a
 harmonizer's fitter drives to its target (luminance p10/mean/p90, Lab chroma mean/spread, Lab
 means are deliberately left out):
@@ -33,6 +44,15 @@ from typing import Mapping
 
 import cv2
 import numpy as np
+
+from pipeline.harmonize.style_score import (
+    FITTED_STYLE_MODEL,
+    PaletteFeatures,
+    StyleModel,
+    paint_likeness,
+    palette_features,
+    style_features,
+)
 
 # Working size: the training photos are 256x256; crops are brought to at most this many pixels.
 WORK_PIXELS = 256 * 256
@@ -86,6 +106,7 @@ class ReferenceFeatures:
     summary: np.ndarray  # float64, the region summary (illuminant, Lab zones, chroma)
     l_hist: np.ndarray  # normalized L histogram
     ab_hist: np.ndarray  # normalized a/b histogram (flattened)
+    palette: PaletteFeatures  # for the style match (pipeline/harmonize/style_score.py)
 
 
 @dataclass(frozen=True)
@@ -323,11 +344,19 @@ def describe_reference(image: np.ndarray, weights: np.ndarray) -> ReferenceFeatu
     if work.weights.sum() < 1.0:
         raise ValueError("the reference region is empty")
     summary, l_hist, ab_hist = _region_summary(work, work.weights, _gray_edge_map(work.lin))
-    return ReferenceFeatures(summary=summary, l_hist=l_hist, ab_hist=ab_hist)
+    return ReferenceFeatures(summary=summary, l_hist=l_hist, ab_hist=ab_hist, palette=palette_features(work.lab, work.weights))
 
 
 def harmony_features(composite: np.ndarray, alpha: np.ndarray, reference: ReferenceFeatures) -> np.ndarray:
     """The feature vector (in FEATURE_NAMES order) of the foreground ``alpha`` in ``composite``."""
+    return all_features(composite, alpha, reference)[0]
+
+
+def all_features(
+    composite: np.ndarray, alpha: np.ndarray, reference: ReferenceFeatures
+) -> tuple[np.ndarray, np.ndarray]:
+    """The photographic features (FEATURE_NAMES) and the style relations (style_score.STYLE_NAMES)
+    of the foreground ``alpha`` in ``composite``, from one working copy."""
     work = _to_working(composite, alpha)
     fg = work.weights
     if fg.sum() < 1.0:
@@ -359,13 +388,14 @@ def harmony_features(composite: np.ndarray, alpha: np.ndarray, reference: Refere
     # NaN marks a cue that cannot be measured here (no contour, no surroundings): the model
     # then takes the training mean for it. Infinities cannot arise but would be treated alike.
     vector[~np.isfinite(vector)] = np.nan
-    return vector
+    return vector, style_features(work.lab, fg_core, surround, reference.palette)
 
 
 class HarmonyScorer:
     """Probability that a foreground belongs to its reference (1 = harmonious)."""
 
-    def __init__(self, weights: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, weights: Mapping[str, np.ndarray], style: StyleModel = FITTED_STYLE_MODEL) -> None:
+        self._style = style
         names = tuple(str(n) for n in np.asarray(weights["feature_names"]).tolist())
         if names != FEATURE_NAMES:
             raise ValueError("the model was trained on other features than this code computes")
@@ -401,5 +431,21 @@ class HarmonyScorer:
         logit = x[..., 0]
         return 1.0 / (1.0 + np.exp(-np.clip(logit, -40.0, 40.0)))
 
+    def parts(self, composite: np.ndarray, alpha: np.ndarray, reference: ReferenceFeatures) -> tuple[float, float]:
+        """(photographic, painterly): the probability that the foreground passes as part of the
+        same photo; and that it is painted like the paint around it, counted as far as its
+        surroundings look like paint (style_score.paint_likeness)."""
+        photo, style = all_features(composite, alpha, reference)
+        return float(self.probability(photo)), self._style.probability(style) * paint_likeness(style)
+
     def __call__(self, composite: np.ndarray, alpha: np.ndarray, reference: ReferenceFeatures) -> float:
-        return float(self.probability(self.features(composite, alpha, reference)))
+        """The harmony score: the subject belongs if it passes as the same photo or as the same paint.
+
+        The two parts as independent judges (1 - (1 - photographic)(1 - painterly)). On a painting
+        every photographed subject fails the photographic question (a painted-in one too), and the
+        painterly part tells painted-in from pasted; around a photo the painterly part is held
+        down, and where the paint-likeness cue mistakes a photo for paint, the photographic part
+        still counts in full (taking the larger part instead let the painterly one overrule it:
+        one iHarmony4 sample got twice the error)."""
+        photographic, painterly = self.parts(composite, alpha, reference)
+        return 1.0 - (1.0 - photographic) * (1.0 - painterly)

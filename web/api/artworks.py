@@ -31,6 +31,8 @@ _EDIT_FIELDS: dict[str, tuple[type, ...]] = {
     "reference_mode": (str,),
     "enabled": (bool,),
     "sort_order": (int,),
+    "look": (str, type(None)),
+    "stylize_strength": (int, float, type(None)),
 }
 MAX_SORT_ORDER = 1_000_000
 
@@ -41,6 +43,9 @@ def artwork_json(record: ArtworkRecord) -> dict[str, Any]:
         "enabled": record.enabled,
         "available": record.available,
         "sort_order": record.sort_order,
+        # None: the service's setting (look, stylize_strength) applies.
+        "look": record.look,
+        "stylize_strength": record.stylize_strength,
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
     }
@@ -183,7 +188,7 @@ GET = Operation(
     params=(ARTWORK,), responses={200: json_answer("The artwork.", ref("Artwork"))}, problems=(404,),
 )
 UPDATE = Operation(
-    "PATCH", "/api/v1/artworks/{artwork_id}", "updateArtwork", "Change an artwork's credit, boxes, reference or state",
+    "PATCH", "/api/v1/artworks/{artwork_id}", "updateArtwork", "Change an artwork's credit, boxes, reference, look or state",
     "artworks:write", update_artwork, "artworks", params=(ARTWORK,),
     request_body=json_body(ref("ArtworkEdit"), "The fields to change."),
     responses={200: json_answer("The changed artwork.", ref("Artwork"))},

@@ -3,9 +3,10 @@ exactly as the gallery's form and the booths do (web/uploads.py), and answered w
 photo, its image, the visitor's download link and the options it was composed with.
 
 The options are the harmonization choices staff have when they compose a photo again in the
-dashboard (on/off, targets, strength, reference region), sent as form fields; each one left out
-takes the service's setting in effect. They reach the compose pool the same way: a per-job
-Harmonization and the artwork's reference mode.
+dashboard (on/off, targets, strength, reference region, look, painted strength), sent as form
+fields; each one left out takes the service's setting in effect (the look and painted strength:
+the artwork's, kiosk/looks.py). They reach the compose pool the same way: a per-job Harmonization
+and the artwork's reference mode. A look that is not one of the looks is a 400.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from db import service
-from kiosk.engine import Harmonization
-from kiosk.settings import HARMONIZE_STRENGTH_RANGE, HARMONIZE_TARGETS
+from kiosk.looks import Harmonization, LookError, resolve_look
+from kiosk.settings import HARMONIZE_STRENGTH_RANGE, HARMONIZE_TARGETS, LOOKS
 from pipeline.types import ReferenceMode
 from web.api.openapi import Operation, Param, form_arguments, json_answer, multipart_body, ref
 from web.api.photos import photo_json
@@ -51,7 +52,21 @@ REFERENCE = Param(
     "artwork's own choice (its reference_mode).",
     choices=tuple(mode.value for mode in ReferenceMode),
 )
-OPTIONS = (HARMONIZE, TARGETS, STRENGTH, REFERENCE)
+LOOK = Param(
+    "look", "form", str,
+    "Optional: `realistic` (the visitor's colour and light adapted to the painting) or `painted` (then "
+    "repainted with the painting's palette and brushwork); by default the artwork's look, or the service's "
+    "fallback_look where the artwork lets the visitor choose. Another value is a 400.",
+    choices=LOOKS,
+)
+STYLIZE_STRENGTH = Param(
+    "stylize_strength", "form", float,
+    "Optional: the painted look's strength, 0 (the photo as it is) to 1 (the painting's style); by default "
+    "the artwork's, or the service's stylize_strength. Ignored by the realistic look.",
+    minimum=0.0,
+    maximum=1.0,
+)
+OPTIONS = (HARMONIZE, TARGETS, STRENGTH, REFERENCE, STYLIZE_STRENGTH)
 # Which field of Harmonization each option sets.
 _HARMONIZATION_FIELDS = {HARMONIZE.name: "enabled", TARGETS.name: "targets", STRENGTH.name: "strength"}
 
@@ -67,6 +82,14 @@ async def create_composition(request: web.Request, caller: ApiCaller) -> web.Str
     except UploadRefusedError as exc:
         raise Problem(status_for(exc.exit_code), str(exc)) from None
     options = form_arguments(OPTIONS, form)
+    # Checked by the look rules (kiosk/looks.py, a 400), not as a parameter (a 422).
+    look = form.get(LOOK.name) or None
+    if look is not None and not isinstance(look, str):
+        raise Problem(400, "look must be a plain form field: realistic or painted", code="bad_look")
+    try:
+        resolve_look(None, look, request.app[STORAGE_KEY].settings)
+    except LookError as exc:
+        raise Problem(400, str(exc), code="bad_look") from None
     kiosk_id = form.get("kiosk") or None
     if kiosk_id is not None:
         await _check_kiosk(request, kiosk_id)
@@ -74,7 +97,14 @@ async def create_composition(request: web.Request, caller: ApiCaller) -> web.Str
     reference = ReferenceMode(options[REFERENCE.name]) if options[REFERENCE.name] else None
     if reference is ReferenceMode.REGION:
         await _check_region(request, form.get("artwork"))
-    outcome, saved = await compose_upload(request, kiosk_id=kiosk_id, harmonization=harmonization, reference=reference)
+    outcome, saved = await compose_upload(
+        request,
+        kiosk_id=kiosk_id,
+        harmonization=harmonization,
+        reference=reference,
+        look=look,
+        stylize_strength=options[STYLIZE_STRENGTH.name],
+    )
     if not outcome.ok:
         raise Problem(status_of(outcome), outcome.error, code=outcome.error_code.name.lower())
     sessions = request.app[STORAGE_KEY].sessions
@@ -85,18 +115,25 @@ async def create_composition(request: web.Request, caller: ApiCaller) -> web.Str
         # Photos keep their artwork's row: the database refuses to delete it while they exist.
         reference = (await service.get_artwork(sessions, photo.artwork_id)).spec.reference_mode
     body = photo_json(request, photo)
+    report = outcome.report
+    stylized = report.get("stylize")
     return web.json_response(
         {
             "photo": body,
             "result_url": body["result_url"],
             "download_url": saved.url,
             "download_expires_at": saved.expires_at.isoformat(),
-            "faces": outcome.report.get("faces", []),
+            "faces": report.get("faces", []),
+            "look": report["look"],
+            "candidates": report["candidates"],
+            "score": report.get("score"),
             "options": {
                 HARMONIZE.name: harmonization.enabled,
                 TARGETS.name: harmonization.targets,
                 STRENGTH.name: harmonization.strength,
                 REFERENCE.name: reference.value,
+                LOOK.name: report["look"],
+                STYLIZE_STRENGTH.name: stylized["strength"] if stylized else None,
             },
         },
         status=201,
@@ -145,7 +182,7 @@ CREATE = Operation(
         },
         ["photo", "artwork"],
         "The visitor's photo, the chosen artwork and, optionally, how to harmonize the visitor with it.",
-        fields=OPTIONS,
+        fields=(*OPTIONS, LOOK),
     ),
     responses={
         201: json_answer(

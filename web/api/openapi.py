@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from db.api_tokens import SCOPES, TOKEN_PREFIX
-from kiosk.settings import HARMONIZE_STRENGTH_RANGE, HARMONIZE_TARGETS
+from kiosk.settings import ARTWORK_LOOKS, HARMONIZE_STRENGTH_RANGE, HARMONIZE_TARGETS, LOOKS
 from pipeline.types import Framing, ReferenceMode
 from web.api.problems import PROBLEM_JSON, Problem
 from web.staff import CSRF_HEADER, SESSION_COOKIE, ApiCaller
@@ -223,6 +223,13 @@ _STATUS_DESCRIPTIONS = {
 _BOX = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 4, "maxItems": 4,
         "description": "[x0, y0, x1, y1] in normalised artwork coordinates"}
 _NULLABLE_OBJECT = {"type": "object", "nullable": True, "additionalProperties": True}
+# An artwork's look (kiosk/looks.py) and painted strength; null: the service's settings.
+_ARTWORK_LOOK = {
+    "look": {"type": "string", "enum": list(ARTWORK_LOOKS), "nullable": True,
+             "description": "realistic, painted, or visitor (the booth lets the visitor choose); null: the service's look."},
+    "stylize_strength": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True,
+                         "description": "The painted look's strength; null: the service's stylize_strength."},
+}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Problem": {
@@ -256,6 +263,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                       "properties": {framing.value: _BOX for framing in Framing}, "additionalProperties": False},
             "reference_region": {**_BOX, "nullable": True},
             "reference_mode": {"type": "string", "enum": [mode.value for mode in ReferenceMode]},
+            **_ARTWORK_LOOK,
             "thumbnail_url": {"type": "string"},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
@@ -276,6 +284,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "reference_mode": {"type": "string", "enum": [mode.value for mode in ReferenceMode]},
             "enabled": {"type": "boolean"},
             "sort_order": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+            **_ARTWORK_LOOK,
         },
     },
     "ArtworkOrder": {
@@ -316,7 +325,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "Composition": {
         "type": "object",
-        "required": ["photo", "result_url", "download_url", "download_expires_at", "options"],
+        "required": ["photo", "result_url", "download_url", "download_expires_at", "options", "look", "candidates"],
         "properties": {
             "photo": ref("Photo"),
             "options": ref("CompositionOptions"),
@@ -324,6 +333,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "download_url": {"type": "string", "description": "The visitor's download page (the QR code's link); no token needed."},
             "download_expires_at": {"type": "string", "format": "date-time"},
             "faces": {"type": "array", "items": {"type": "object"}},
+            "look": {"type": "string", "enum": list(LOOKS), "description": "The look the photo was composed in."},
+            "candidates": {"type": "array", "items": ref("Candidate"),
+                           "description": "Every variant scored: colour and light first, then (painted look) the painted ones."},
+            "score": {"type": "number", "nullable": True, "description": "Harmony score of the picture kept."},
         },
     },
     "CompositionOptions": {
@@ -336,6 +349,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "harmonize_strength": {"type": "number", "minimum": HARMONIZE_STRENGTH_RANGE[0], "maximum": HARMONIZE_STRENGTH_RANGE[1]},
             "reference": {"type": "string", "enum": [mode.value for mode in ReferenceMode],
                           "description": "The reference region the default correction matched."},
+            "look": {"type": "string", "enum": list(LOOKS)},
+            "stylize_strength": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True,
+                                 "description": "The painted look's strength; null for the realistic look."},
+        },
+    },
+    "Candidate": {
+        "type": "object",
+        "required": ["stage", "name", "score", "kept"],
+        "properties": {
+            "stage": {"type": "string", "enum": ["colour_light", "painted"]},
+            "name": {"type": "string"},
+            "score": {"type": "number", "nullable": True, "description": "Harmony score in [0, 1]."},
+            "kept": {"type": "boolean", "description": "The variant kept at its stage."},
+            "blend": {"type": "number", "description": "Painted variants: the share of the repainting kept."},
         },
     },
     "KioskStats": {

@@ -1,6 +1,16 @@
-// The booth's screen: attract -> choose -> live preview -> (privacy) -> countdown -> processing -> result.
+// The booth's screen: attract -> choose -> live preview -> (privacy) -> (look) -> countdown -> processing -> result.
 // Local asset, no libraries: booths are often offline.
 "use strict";
+
+// What the visitor reads on the look choice (kept together, for the translation catalogues to come).
+const LOOK_TEXT = {
+  title: "How would you like to appear?",
+  looks: {
+    realistic: { name: "As you are", line: "Your photo, in the painting's colours and light" },
+    painted: { name: "Painted in", line: "You, in the painting's own brushstrokes" },
+  },
+  back: "Back",
+};
 
 const body = document.body;
 const kioskId = body.dataset.kiosk;
@@ -15,6 +25,12 @@ const api = (action) => `/api/kiosks/${encodeURIComponent(kioskId)}/${action}`;
 const staffCsrf = body.dataset.staffCsrf;
 
 let chosen = null;
+// The look the chosen artwork offers ("realistic", "painted" or "visitor": the visitor taps one), as the
+// server answered the choice; null until it has. The visitor's tap, sent with the capture.
+let offeredLook = null;
+let chosenLook = null;
+// Settles once the server has answered the latest choice (whatever it answered).
+let choiceAnnounced = Promise.resolve();
 let camera = null;
 let peer = null;
 let reconnectTimer = null;
@@ -74,6 +90,8 @@ function goToAttract() {
   }
   privacyAccepted = false;
   chosen = null;
+  offeredLook = null;
+  delete body.dataset.offeredLook;
   show("attract");
 }
 
@@ -106,13 +124,29 @@ function markChosen() {
   }
 }
 
+// Tell the server the choice: it answers the look the artwork offers (staff may have changed it
+// since this page was loaded) and, with a live preview, swaps the painting from its next frame.
+async function announceChoice(artworkId) {
+  try {
+    const response = await post("artwork", { headers: { "Content-Type": "application/json" }, body: JSON.stringify({ artwork: artworkId }) });
+    if (response.ok && chosen === artworkId) {
+      offeredLook = (await response.json()).look;
+      body.dataset.offeredLook = offeredLook; // for diagnostics and the browser tests
+    }
+  } catch (error) {
+    console.warn("announcing the artwork failed; the server picks the look:", error);
+  }
+}
+
 async function choose(artworkId) {
   const switching = chosen !== null && peer !== null;
   chosen = artworkId;
+  offeredLook = null;
+  delete body.dataset.offeredLook;
   markChosen();
+  choiceAnnounced = announceChoice(artworkId);
   if (switching) {
-    // Same connection, new painting: the server swaps it from its next frame.
-    await post("artwork", { headers: { "Content-Type": "application/json" }, body: JSON.stringify({ artwork: chosen }) });
+    await choiceAnnounced;
     return;
   }
   if (!(await startCamera())) return;
@@ -271,6 +305,7 @@ async function capture() {
     await countdown();
     const form = new FormData();
     form.append("artwork", chosen);
+    if (chosenLook) form.append("look", chosenLook);
     const still = await grabStill().catch(() => null);
     if (still) form.append("photo", still, "still.jpg"); // without it the server uses the newest video frame
     show("processing");
@@ -293,6 +328,53 @@ async function capture() {
   }
 }
 
+// ---- the look: where the artwork leaves it to the visitor, two big buttons before the countdown ----
+
+function buildLookScreen() {
+  const section = document.createElement("section");
+  section.id = "look";
+  section.className = "screen overlay";
+  const card = document.createElement("div");
+  card.className = "card looks";
+  const title = document.createElement("h2");
+  title.textContent = LOOK_TEXT.title;
+  const choices = document.createElement("div");
+  choices.className = "look-choices";
+  for (const [look, text] of Object.entries(LOOK_TEXT.looks)) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "primary look-choice";
+    button.dataset.look = look;
+    const name = document.createElement("strong");
+    name.textContent = text.name;
+    const line = document.createElement("span");
+    line.textContent = text.line;
+    button.append(name, line);
+    button.addEventListener("click", () => {
+      chosenLook = look;
+      show("preview");
+      capture();
+    });
+    choices.append(button);
+  }
+  const back = document.createElement("button");
+  back.type = "button";
+  back.className = "secondary";
+  back.textContent = LOOK_TEXT.back;
+  back.addEventListener("click", () => show("preview"));
+  card.append(title, choices, back);
+  section.append(card);
+  document.getElementById("processing").before(section);
+}
+
+// After the privacy notice: the visitor's look where the artwork offers the choice, else straight to the countdown.
+async function startCapture() {
+  chosenLook = null;
+  await choiceAnnounced; // a visitor quicker than the server still gets the choice
+  if (offeredLook === "visitor") show("look");
+  else capture();
+}
+
 // ---- wiring ----
 
 document.addEventListener("pointerdown", resetIdle, true);
@@ -300,14 +382,15 @@ document.getElementById("attract").addEventListener("click", () => {
   renderArtworks();
   show("choose");
 });
+buildLookScreen();
 document.getElementById("shoot").addEventListener("click", () => {
-  if (privacyAccepted) capture();
+  if (privacyAccepted) startCapture();
   else show("privacy");
 });
 document.getElementById("agree").addEventListener("click", () => {
   privacyAccepted = true;
   show("preview");
-  capture();
+  startCapture();
 });
 document.getElementById("decline").addEventListener("click", () => show("preview"));
 document.getElementById("done").addEventListener("click", goToAttract);
