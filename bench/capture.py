@@ -99,13 +99,17 @@ async def register_booth(environ: dict[str, str], pairing_code: str) -> None:
 
 async def one_capture(page, look: str, *, first_of_visit: bool) -> float:
     """Take a photo in ``look`` as a visitor does from the preview; capture-to-QR in ms."""
+    # The page stays loaded from visit to visit: forget the previous capture's times, or the wait
+    # below would end at once on them.
+    await page.evaluate("window.captureBench = {sent: null, qr: null}")
     await page.click("#shoot")
     if first_of_visit:
         await page.click("#agree")
     await page.wait_for_selector("#look.active")
     await page.click(f'#look [data-look="{look}"]')
     await page.wait_for_function(
-        "window.captureBench.qr !== null || document.body.dataset.screen === 'problem'", timeout=CAPTURE_TIMEOUT_MS
+        "(window.captureBench.sent !== null && window.captureBench.qr !== null) || document.body.dataset.screen === 'problem'",
+        timeout=CAPTURE_TIMEOUT_MS,
     )
     if await page.evaluate("document.body.dataset.screen") == "problem":
         raise RuntimeError(f"the booth showed a problem: {await page.inner_text('#problem')}")

@@ -359,6 +359,7 @@ def _busy(message: str) -> web.Response:
 
 
 async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.Response:
+    started = time.monotonic()
     try:
         form = await read_form(request)
     except UploadRefusedError as exc:
@@ -413,6 +414,12 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
     finally:
         booths.peers.pause_rendering(kiosk_id, False)
     status.captures += 1
+    stages = outcome.report["timings_ms"]
+    log.info(
+        "capture at kiosk %s: %s look answered in %.0f ms, of which %.0f ms composing (%s)",
+        kiosk_id, harmonization.look, (time.monotonic() - started) * 1000, sum(stages.values()),
+        ", ".join(f"{stage} {ms:.0f}" for stage, ms in stages.items()),
+    )
     base = f"/p/{saved.token}"
     return web.json_response(
         {
