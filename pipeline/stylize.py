@@ -13,6 +13,9 @@ repaints a content image with a style vector. Around them:
 * **Faces** (MTCNN boxes) keep their own colours and take only part of the repainted luminance
   (``face_protection``), through a soft ellipse per face, so the visitor stays recognisable and
   the skin keeps the hue colour-and-light gave it.
+* **Light and shade stay the subject's**: the transform lifts dark hair and clothes toward the
+  paint's mean lightness; luminance changes broader than a few strokes are mostly dropped
+  (``TONE_KEEP``), so the strokes and the palette come through and the darks stay dark.
 * **Only the subject changes**: the result is written where the alpha is above 0; every other
   pixel of the composite is returned untouched.
 
@@ -67,6 +70,10 @@ STYLE_TILE_MIN_COVERAGE = 0.75
 STYLE_TILE_MIN_SIDE = 64
 # Context around the subject's alpha box that the transform sees, as a share of the box's size.
 CONTEXT_MARGIN = 0.08
+# Luminance changes broader than this many strokes are the transform's tone, not brushwork: that
+# share of them is dropped, so the subject keeps its own light and shade (dark hair stays dark).
+TONE_SCALE_STROKES = 3.0
+TONE_KEEP = 0.6
 # Below this strength the repainted layer fades towards the input too, so 0 is exactly the input.
 STRENGTH_FADE = 0.25
 
@@ -324,6 +331,11 @@ def stylize(
     original = crop.astype(np.float32) / 255.0
     base = cv2.cvtColor(original, cv2.COLOR_RGB2YCrCb)
     change = cv2.cvtColor(painted.astype(np.float32), cv2.COLOR_RGB2YCrCb) - base
+    # The transform also lifts dark hair and clothes toward the paint's mean lightness, washing
+    # them out; colour and light already matched the subject's light to the painting. So the
+    # luminance change is kept at the scale of strokes and only partly above it.
+    tone_sigma = TONE_SCALE_STROKES * STROKE_TARGET_PX / scale
+    change[..., 0] -= TONE_KEEP * cv2.GaussianBlur(change[..., 0], (0, 0), tone_sigma)
     change *= np.stack([luma_weight, chroma_weight, chroma_weight], axis=-1)
     blended = cv2.cvtColor(base + change, cv2.COLOR_YCrCb2RGB)
     blended = np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)

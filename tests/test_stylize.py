@@ -163,3 +163,21 @@ def test_style_cache_is_bounded_and_computes_once():
     assert len(cache) == 2
     cache.get("a", maker("a"))
     assert made == ["a", "b", "c", "a"], "the oldest style was dropped"
+
+
+def test_dark_clothes_stay_darker_than_the_paint(scene, painted):
+    """The transform lifts darks toward the paint's mean lightness; the visitor's dark uniform must
+    stay darker than the painting around it (measured without the tone rule: L* 5.7 -> 55, lighter
+    than the painting's 48; with it: 34)."""
+    composite, alpha, box = scene
+    faces, result = painted
+
+    def lightness(image: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32) * 100 / 255
+
+    dark = (alpha > 0.9) & (lightness(composite) < 30) & ~(face_mask(alpha.shape, faces) > 0)
+    paint = ring_around(alpha.shape, box).astype(bool) & (alpha == 0)
+    assert dark.sum() > 500
+    painting_lightness = float(lightness(composite)[paint].mean())
+    after = float(lightness(result.image)[dark].mean())
+    assert after < painting_lightness - 8, f"dark clothes L* {after:.1f} against the paint's {painting_lightness:.1f}"
