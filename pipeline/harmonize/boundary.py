@@ -25,7 +25,7 @@ def decontaminate_edge(foreground: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         return foreground
     ycrcb = cv2.cvtColor(foreground, cv2.COLOR_RGB2YCrCb).astype(np.float32)
     chroma = ycrcb[..., 1:]
-    interior_chroma = _interior_chroma(chroma, solid)
+    interior_chroma = _interior_chroma(chroma, solid, band)
     pull = np.clip((_SOLID_ALPHA - alpha) / (_SOLID_ALPHA - FULL_PULL_ALPHA), 0.0, 1.0)[..., None]
     mixed = ycrcb.copy()
     mixed[..., 1:] = chroma + pull * (interior_chroma - chroma)
@@ -34,14 +34,15 @@ def decontaminate_edge(foreground: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return out
 
 
-def _interior_chroma(chroma: np.ndarray, solid: np.ndarray) -> np.ndarray:
-    """The mean chroma of the nearest solid interior: averaged at the smallest radius that reaches one.
+def _interior_chroma(chroma: np.ndarray, solid: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """The mean chroma of the nearest solid interior at each ``band`` pixel (elsewhere: neutral),
+    averaged at the smallest radius that reaches one.
 
     Soft mattes make wide edge bands, so the radius grows until the interior is in reach;
     where none is even at the largest radius, neutral is safer than a guess.
     """
     result = np.full(chroma.shape, 128.0, np.float32)
-    unresolved = np.ones(solid.shape, bool)
+    unresolved = band.copy()  # only the edge band is recoloured: the larger radii run only where it needs them
     base = max(5, round(0.01 * max(solid.shape)))
     for radius in (base, 4 * base, 16 * base):
         size = (2 * radius + 1, 2 * radius + 1)
