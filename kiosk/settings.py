@@ -200,8 +200,11 @@ class Settings:
     # Live preview colour (issue 11, "preview"; streaming/preview.py): the capture's colour and light
     # (the harmonizer's operators, when `harmonize` is on) applied to the visitor in the preview, so
     # the photo does not surprise them; refitted on the live picture this often, beside the rendering.
+    # Each refit costs about 140 ms of a core: on 2 quiet cores (bench/preview.py) the preview's
+    # server took 107% of a core refitting every 0.5 s, 77% every 1 s, 56% every 1.5 s (50% with no
+    # colour at all; target 70%), at 29.6-30 fps each. A visitor's light changes slower than that.
     preview_colour: bool = True
-    preview_colour_interval_s: float = 0.5
+    preview_colour_interval_s: float = 1.5
 
     # Staff sign-in. A session ends after this long without a request, and this long after sign-in
     # at the latest, however active.
