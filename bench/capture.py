@@ -43,12 +43,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bench.serving import stop, wait_until_up  # noqa: E402
 from fakecamera import CHROMIUM, CHROMIUM_ARGS, fake_camera_args, visitor_in_room, write_y4m  # noqa: E402
+from kiosk.settings import LOOKS  # noqa: E402
 
 KIOSK_ID = "bench-capture"
 ARTWORK_ID = "demo-golden-meadow"
 CAMERA_SIZE = (1280, 720)
 CAMERA_FRAMES = 30
-LOOKS = ("realistic", "painted")
 BASELINE = "realistic"
 DEFAULT_CAPTURES = 3
 TARGET_MS = 2000.0

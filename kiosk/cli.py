@@ -23,7 +23,7 @@ from kiosk.errors import ArtBoothError, ExitCode, InputNotFoundError, exit_code_
 from kiosk.files import write_atomically
 from kiosk.looks import resolve_look
 from kiosk.qr import qr_text
-from kiosk.settings import Settings
+from kiosk.settings import LOOKS, Settings
 from kiosk.storage import SavedDownload, Storage
 from pipeline.codec import ENCODINGS, decode_image, encode_image, read_size
 from pipeline.errors import PipelineError
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     harmonize.add_argument("composite", type=Path, help="the composite image (JPEG, PNG, WebP, TIFF, ...)")
     harmonize.add_argument("--mask", type=Path, required=True, help="the subject's mask, an image of the same size")
     harmonize.add_argument("-o", "--output", type=Path, required=True, help=f"result file ({', '.join(ENCODINGS)})")
-    harmonize.add_argument("--look", choices=["realistic", "painted"], default="realistic", help="default: realistic")
+    harmonize.add_argument("--look", choices=LOOKS, default="realistic", help="default: realistic")
     harmonize.add_argument(
         "--artwork-style",
         type=Path,

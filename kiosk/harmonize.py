@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from kiosk.errors import ArtBoothError, ExitCode
-from kiosk.settings import Settings
+from kiosk.settings import LOOKS, Settings
 from pipeline.faces import MtcnnFaceDetector
 from pipeline.harmonize.harmonizer import Harmonized, Harmonizer
 from pipeline.harmonize.reference import ring_around
@@ -36,7 +36,6 @@ from pipeline.stylize import StyleCache, StyleNetwork, Stylized, StylizeParams, 
 from pipeline.types import Artwork, ArtworkSpec, Face, Framing, NormBox, Placement, StageTimings
 
 Look = Literal["realistic", "painted"]
-LOOKS: tuple[Look, ...] = ("realistic", "painted")
 
 # A mask pixel at least this opaque is part of the subject (for the checks and the face filter).
 SUBJECT_LEVEL = 0.5

@@ -15,7 +15,7 @@ from db.service import ArtworkRecord, KioskRecord, LinkInfo, LinkState, PhotoInf
 from db.staff import StaffUser
 from db.models import StaffRole
 from kiosk.auth import MIN_PASSWORD_LENGTH, USERNAME_RULE
-from kiosk.settings import DASHBOARD_FIELDS, HARMONIZE_TARGETS, MAX_PRIVACY_NOTICE_CHARS, SOURCE_DASHBOARD, Settings
+from kiosk.settings import DASHBOARD_FIELDS, HARMONIZE_TARGETS, LOOKS, MAX_PRIVACY_NOTICE_CHARS, SOURCE_DASHBOARD, Settings
 from pipeline.types import ReferenceMode
 from web.dashboard_artworks import LOOK_LABELS
 from web.score_words import harmony_in_words, variant_in_words
@@ -405,7 +405,7 @@ def _reharmonize_form(viewer: Viewer, photo: PhotoInfo, artwork: ArtworkRecord |
     if artwork is not None and artwork.spec.reference_region is not None:
         references.append((ReferenceMode.REGION.value, "the artwork's reference region"))
     targets = [(name, name) for name in HARMONIZE_TARGETS]
-    looks = [("", "the artwork's look"), *((look, LOOK_LABELS[look]) for look in ("realistic", "painted"))]
+    looks = [("", "the artwork's look"), *((look, LOOK_LABELS[look]) for look in LOOKS)]
     painted_strength = artwork.stylize_strength if artwork is not None and artwork.stylize_strength is not None else None
     if painted_strength is None:
         painted_strength = defaults.stylize_strength
