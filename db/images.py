@@ -12,15 +12,17 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image
 
-from pipeline.codec import decode_image
+from pipeline.codec import decode_image, read_size
 
 RESULT_QUALITY = 92
 # Raw photos are kept for recomposing later; spend bytes so a second generation loses little.
 RAW_QUALITY = 95
 THUMBNAIL_LONG_SIDE = 480
 THUMBNAIL_QUALITY = 82
+# EXIF orientations that turn the picture by a quarter: upright, its width is the stored height.
+_QUARTER_TURNED = {5, 6, 7, 8}
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,20 @@ def prepare_photo_files(result: bytes, raw: bytes | None, *, max_pixels: int) ->
         thumbnail=thumbnail_jpeg(pixels, long_side=THUMBNAIL_LONG_SIDE),
         raw=strip_metadata(raw, max_pixels=max_pixels, quality=RAW_QUALITY) if raw is not None else None,
     )
+
+
+def upright_size(data: bytes, *, max_pixels: int) -> tuple[int, int]:
+    """The width and height of the image in ``data`` the right way up (its EXIF orientation
+    applied, as the pipeline decodes it), read from its header alone; the decoder's errors for
+    a file that cannot be opened."""
+    width, height = read_size(data, max_pixels=max_pixels)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            orientation = image.getexif().get(ExifTags.Base.Orientation)
+    except Exception:
+        # Damaged EXIF: the decoder refuses such a photo before anything is stored; no turn assumed.
+        orientation = None
+    return (height, width) if orientation in _QUARTER_TURNED else (width, height)
 
 
 def strip_metadata(data: bytes, *, max_pixels: int, quality: int = RESULT_QUALITY) -> bytes:

@@ -161,6 +161,10 @@ class PhotoRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     # All of the photo's stored files together.
     size_bytes: Mapped[int] = mapped_column(BigInteger)
+    # The visitor's photo as it arrived, upright (the booth's camera still): NULL for photos stored
+    # before it was recorded.
+    capture_width: Mapped[int | None] = mapped_column(Integer)
+    capture_height: Mapped[int | None] = mapped_column(Integer)
 
 
 class DownloadLinkRow(Base):

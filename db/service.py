@@ -30,7 +30,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.images import prepare_photo_files
+from db.images import prepare_photo_files, upright_size
 from db.models import ArtworkRow, AuditRow, DownloadLinkRow, KioskRow, PhotoRow, PhotoStatus
 from db.store import PhotoStore
 from kiosk.errors import ArtworkInUseError, ArtworkNotFoundError, InvalidEditError, KioskExistsError, KioskNotFoundError
@@ -69,6 +69,8 @@ class PhotoInfo:
     raw_key: str | None
     status: PhotoStatus
     size_bytes: int
+    # (width, height) of the visitor's photo as it arrived, upright; None where it was not recorded.
+    capture_size: tuple[int, int] | None
 
     @property
     def file_keys(self) -> list[str]:
@@ -92,6 +94,11 @@ class PhotoInfo:
             raw_key=row.raw_key,
             status=PhotoStatus(row.status),
             size_bytes=row.size_bytes,
+            capture_size=(
+                (row.capture_width, row.capture_height)
+                if row.capture_width is not None and row.capture_height is not None
+                else None
+            ),
         )
 
 
@@ -262,6 +269,8 @@ async def save_composition(
     files = await asyncio.to_thread(
         prepare_photo_files, result_jpeg, raw_photo if keep_raw else None, max_pixels=max_pixels
     )
+    # What the camera delivered (kept or not), e.g. whether the booth got the camera's full-size still.
+    capture_size = await asyncio.to_thread(upright_size, raw_photo, max_pixels=max_pixels) if raw_photo else None
     contents = [files.result, files.thumbnail] + ([files.raw] if files.raw is not None else [])
     photo_id = uuid.uuid4().hex
     token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -284,6 +293,8 @@ async def save_composition(
             raw_key=raw_key[0] if raw_key else None,
             status=PhotoStatus.READY.value,
             size_bytes=sum(len(data) for data in contents),
+            capture_width=capture_size[0] if capture_size else None,
+            capture_height=capture_size[1] if capture_size else None,
         )
         link = DownloadLinkRow(
             photo_id=photo_id,

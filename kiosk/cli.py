@@ -10,9 +10,13 @@ import getpass
 import json
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
+
+import cv2
+import numpy as np
 
 from db.engine import database_url, masked_url
 from db.migrate import upgrade
@@ -74,6 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="the painted look's strength, 0 (the photo as it is) to 1 (default: the artwork's, else stylize_strength)",
     )
     compose.set_defaults(handler=_compose)
+
+    cutout = commands.add_parser(
+        "cutout",
+        help="cut the visitor out of a photo as captures do, as an RGBA PNG",
+        description=(
+            "Cut the people out of PHOTO exactly as a capture does (faces, matting, the subject, its own "
+            "colours at the edge): an RGBA PNG at the photo's size, alpha = the matte."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cutout.add_argument("photo", type=Path, help="the visitor's photo (JPEG, PNG, WebP, TIFF, ...)")
+    cutout.add_argument("-o", "--output", type=Path, required=True, help="result file (.png)")
+    cutout.add_argument("--json", action="store_true", help="print one JSON object: size, seconds, alpha coverage")
+    cutout.set_defaults(handler=_cutout)
 
     harmonize = commands.add_parser(
         "harmonize",
@@ -257,6 +276,41 @@ def _report_composition(args: argparse.Namespace, result, saved: SavedDownload |
         if saved is not None:
             print(f"download: {saved.url} (until {saved.expires_at:%Y-%m-%d %H:%M} UTC)")
             print(qr_text(saved.url), end="")
+    return ExitCode.OK
+
+
+def _cutout(args: argparse.Namespace, settings: Settings) -> int:
+    if args.output.suffix.lower() != ".png":
+        raise UsageError(f"cannot write {args.output.name}: a cutout is an RGBA image, the output must end in .png")
+    _check_output(args.output)
+    photo = _read_image(args.photo, settings)
+    from kiosk.engine import build_compositor  # torch and the models load only for commands that need them
+
+    start = time.perf_counter()
+    subject, foreground = build_compositor(settings).cut_out(photo)
+    seconds = time.perf_counter() - start
+    alpha = np.clip(np.rint(subject.alpha * 255.0), 0, 255).astype(np.uint8)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(np.dstack([foreground, alpha]), cv2.COLOR_RGBA2BGRA))
+    if not ok:
+        raise ArtBoothError(f"OpenCV could not encode {args.output.name}")
+    write_atomically(args.output, encoded.tobytes())
+    height, width = alpha.shape
+    coverage = float(subject.alpha.mean())
+    if args.json:
+        _print_json(
+            {
+                "output": str(args.output),
+                "size": [width, height],
+                "seconds": round(seconds, 3),
+                "coverage": round(coverage, 4),
+                "people": subject.people,
+            }
+        )
+    else:
+        print(
+            f"{subject.people} {'person' if subject.people == 1 else 'people'} cut out, {coverage:.0%} of the photo "
+            f"-> {args.output} ({width}x{height}, {seconds:.1f} s)"
+        )
     return ExitCode.OK
 
 

@@ -19,7 +19,7 @@ from kiosk.errors import ArtworkNotFoundError
 from kiosk.looks import Harmonization
 from kiosk.models import ModelStore
 from kiosk.settings import Settings
-from pipeline.codec import decode_image, encode_image
+from pipeline.codec import decode_image, encode_image, shrunk_to
 from pipeline.compose import Composition, Compositor
 from pipeline.harmonize.fit import match_reference
 from pipeline.harmonize.harmonizer import Harmonizer
@@ -50,6 +50,7 @@ def build_capture_segmenter(settings: Settings, store: ModelStore) -> Segmenter:
             store.modnet_session(),
             long_side=settings.matting_long_side,
             refine_radius=settings.matting_refine_radius,
+            band_width=settings.matting_band_width if settings.matting_band_solve else None,
         )
     return RmbgSegmenter(store.rmbg_model(), backend=settings.segmenter)
 
@@ -201,7 +202,7 @@ class Engine:
         """Compose with ``harmonization`` (by default as the engine's settings say)."""
         timings = StageTimings()
         with timings.measure("decode"):
-            photo = decode_image(photo_bytes, max_pixels=self.settings.max_image_pixels)
+            photo = shrunk_to(decode_image(photo_bytes, max_pixels=self.settings.max_image_pixels), self.settings.photo_max_long_side)
         with timings.measure("artwork"):
             loaded = self._artwork(artwork)
         with timings.measure("models"):

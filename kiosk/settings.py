@@ -91,14 +91,27 @@ class Settings:
     # Decompression-bomb guard: images whose header declares more pixels are refused unread.
     max_image_pixels: int = 40_000_000
     max_upload_bytes: int = 30 * 1024 * 1024
+    # Photos are composed at most this large (long side), larger ones shrunk first. Booths send the
+    # camera's largest still (issue 12): a 12 MP one took 11 s to compose, 1920x1080 1.26 s and
+    # 1280x720 0.82 s (realistic, 2 cores), and at 1280 the matte is already clean (bench/matting.py:
+    # MSE 4.9e-4), while an artwork's placement box is rarely taller than 1000 px.
+    photo_max_long_side: int = 1280
     # Broken input (web/artwork_uploads.py): an uploaded artwork image must be at least this many
     # pixels on its shorter side; smaller ones fill a booth's screen as a blur (a 1x1 was accepted).
     min_artwork_side_px: int = 200
 
     segmenter: str = "modnet"
-    matting_long_side: int = 512
+    # MODNet's input, long side. Matting (issue 12): 416 rather than 512, measured by bench/matting.py
+    # on the P3M portraits (384-448 all beat 512 there, at every photo size, and cost less).
+    matting_long_side: int = 416
     # Radius (at full resolution) of the guided filter that carries the low-res alpha to full size.
     matting_refine_radius: int = 8
+    # Matting (issue 12, the modnet segmenter): closed-form matting (pymatting) solves the alpha again,
+    # at the photo's own resolution, in the band of unknown pixels around the refined alpha's half-way
+    # contour; the band reaches this fraction of the photo's long side to each side of it (6 px at
+    # 1280). 0.003-0.005 measured best (bench/matting.py); at 0.008 the SAD was 1.2x as large.
+    matting_band_solve: bool = True
+    matting_band_width: float = 0.005
     # A local directory or Hugging Face repo id for the RMBG backends.
     rmbg_model: str = ""
     # Hub downloads are opt-in: kiosks and CI are often offline.
@@ -312,8 +325,12 @@ class Settings:
             raise SettingsError(f"port must be 1-65535, not {self.port}")
         if self.max_image_pixels <= 0 or self.max_upload_bytes <= 0:
             raise SettingsError("max_image_pixels and max_upload_bytes must be positive")
+        if self.photo_max_long_side < 320:
+            raise SettingsError(f"photo_max_long_side must be at least 320, not {self.photo_max_long_side}")
         if self.min_artwork_side_px < 1:
             raise SettingsError("min_artwork_side_px must be at least 1")
+        if not 0.0 < self.matting_band_width <= 0.05:
+            raise SettingsError(f"matting_band_width must be above 0 and at most 0.05, not {self.matting_band_width:g}")
         if self.harmonize_targets not in HARMONIZE_TARGETS:
             raise SettingsError(
                 f"harmonize_targets must be one of {', '.join(HARMONIZE_TARGETS)}, not {self.harmonize_targets!r}"

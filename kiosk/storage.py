@@ -34,6 +34,8 @@ class SavedDownload:
     token: str
     url: str
     expires_at: datetime
+    # (width, height) of the visitor's photo as it arrived, upright (db.service.PhotoInfo.capture_size).
+    capture_size: tuple[int, int] | None = None
 
 
 class Storage:
@@ -141,6 +143,7 @@ class Storage:
             token=saved.token,
             url=self.download_url(saved.token),
             expires_at=saved.link.expires_at,
+            capture_size=saved.photo.capture_size,
         )
 
     def count_download(self, link_id: int) -> None:

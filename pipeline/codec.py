@@ -55,6 +55,16 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
         raise NotAnImageError(f"its pixels (mode {image.mode}) cannot be converted to colour") from None
 
 
+def shrunk_to(image: np.ndarray, long_side: int) -> np.ndarray:
+    """``image`` scaled down (area-averaged) so its long side is at most ``long_side``; else itself."""
+    height, width = image.shape[:2]
+    scale = long_side / max(height, width)
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def read_size(data: bytes, *, max_pixels: int) -> tuple[int, int]:
     """The width and height ``data`` declares, read from its header alone (no pixels are
     decoded); the same errors as decode_image for a file that cannot be opened."""

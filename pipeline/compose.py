@@ -64,17 +64,7 @@ class Compositor:
 
     def __call__(self, photo: np.ndarray, artwork: Artwork, timings: StageTimings | None = None) -> Composition:
         timings = timings if timings is not None else StageTimings()
-        with timings.measure("faces"):
-            faces = self._face_detector.detect(photo)
-        if not faces:
-            # Matting costs the most; a photo with nobody in it need not pay for it.
-            raise NoPersonError()
-        with timings.measure("segmentation"):
-            alpha = self._segmenter(photo)
-        with timings.measure("subject"):
-            subject = find_subject(alpha, faces)
-        with timings.measure("foreground"):
-            foreground = estimate_foreground(photo, subject.alpha)
+        subject, foreground = self.cut_out(photo, timings)
         with timings.measure("placement"):
             placement = plan_placement(subject, artwork)
             layer, alpha_layer = scaled_subject(foreground, subject, placement)
@@ -98,6 +88,23 @@ class Compositor:
         return Composition(
             image=image, subject=subject, placement=placement, harmonized=harmonized, timings=timings, painted=painted
         )
+
+    def cut_out(self, photo: np.ndarray, timings: StageTimings | None = None) -> tuple[Subject, np.ndarray]:
+        """The visitor cut out of ``photo`` as captures do it: the subject (its alpha at the photo's
+        size) and the photo with the subject's own colours in the edge band (RGB uint8)."""
+        timings = timings if timings is not None else StageTimings()
+        with timings.measure("faces"):
+            faces = self._face_detector.detect(photo)
+        if not faces:
+            # Matting costs the most; a photo with nobody in it need not pay for it.
+            raise NoPersonError()
+        with timings.measure("segmentation"):
+            alpha = self._segmenter(photo)
+        with timings.measure("subject"):
+            subject = find_subject(alpha, faces)
+        with timings.measure("foreground"):
+            foreground = estimate_foreground(photo, subject.alpha)
+        return subject, foreground
 
     def _scorer(
         self, artwork: Artwork, placement: Placement, alpha: np.ndarray, harmonized: Harmonized | None

@@ -368,12 +368,14 @@ def photo_detail(
     ) or "<li>none</li>"
     timings = ", ".join(f"{escape(str(stage))} {escape(str(ms))} ms" for stage, ms in photo.timings.items())
     variant = escape(json.dumps(photo.variant, indent=1)) if photo.variant else "not harmonized"
+    captured = "Captured at {}x{}".format(*photo.capture_size) if photo.capture_size else "Size not recorded"
     body = f"""<h1>Photo {escape(photo.id[:8])}</h1>
 {_notice(notice, error)}
 <figure class="photo-large"><img src="/staff/photos/{escape(photo.id)}/result.jpg" alt="The composed photo"></figure>
 <dl class="facts">
   <dt>Artwork</dt><dd>{escape(artwork.spec.title if artwork else photo.artwork_id)}</dd>
   <dt>Taken</dt><dd>{_when(photo.created_at)} at kiosk {escape(photo.kiosk_id or "none (upload)")}</dd>
+  <dt>Camera photo</dt><dd id="capture-size">{captured}</dd>
   <dt>Framing</dt><dd>{escape(photo.framing.value)}, {photo.people} {"person" if photo.people == 1 else "people"}</dd>
   <dt>How well the visitor blends in</dt><dd id="harmony-words">{escape(harmony_in_words(photo.score))}</dd>
   <dt>What was done to the visitor</dt><dd id="variant-words">{escape(variant_in_words(photo.variant))}</dd>

@@ -416,8 +416,9 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
     status.captures += 1
     stages = outcome.report["timings_ms"]
     log.info(
-        "capture at kiosk %s: %s look answered in %.0f ms, of which %.0f ms composing (%s)",
-        kiosk_id, harmonization.look, (time.monotonic() - started) * 1000, sum(stages.values()),
+        "capture at kiosk %s: %s look, a %s still, answered in %.0f ms, of which %.0f ms composing (%s)",
+        kiosk_id, harmonization.look, "x".join(map(str, saved.capture_size or ("?", "?"))),
+        (time.monotonic() - started) * 1000, sum(stages.values()),
         ", ".join(f"{stage} {ms:.0f}" for stage, ms in stages.items()),
     )
     base = f"/p/{saved.token}"
@@ -433,8 +434,14 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
             "framing": outcome.report["framing"],
             "score": outcome.report.get("score"),
             "look": outcome.report.get("look", harmonization.look),
+            # The still the camera delivered, as the booth sent it (or the preview frame it fell back to).
+            "capture_size": _size_json(saved.capture_size),
         }
     )
+
+
+def _size_json(size: tuple[int, int] | None) -> dict[str, int] | None:
+    return None if size is None else {"width": size[0], "height": size[1]}
 
 
 async def heartbeat(request: web.Request) -> web.Response:

@@ -24,6 +24,18 @@ const api = (action) => `/api/kiosks/${encodeURIComponent(kioskId)}/${action}`;
 // Set when signed-in staff opened this page rather than the paired booth: their session's CSRF token.
 const staffCsrf = body.dataset.staffCsrf;
 
+// What the camera is asked for, in turn: as large as it runs at 25 fps or more, up to 1920x1080 (where
+// the browser takes stills no larger than the stream, as Chromium on Linux does, the still is one of its
+// frames), else its best at a lower rate: a camera that never reaches 25 fps still makes photos.
+const CAMERA_REQUESTS = [
+  { width: { ideal: 1920 }, height: { ideal: 1080 }, frameRate: { min: 25, ideal: 30 } },
+  { width: { ideal: 1920 }, height: { ideal: 1080 }, frameRate: { ideal: 30 } },
+];
+// The live preview is sent to the server scaled to fit this, as large as before the camera was asked for
+// more: the server mattes at 320 px, larger frames only cost decoding and drawing, and WebRTC starts them
+// at a lower resolution than this until its bandwidth estimate grows (569x320 from 1920x1080, measured).
+const PREVIEW_MAX_SIZE = { width: 640, height: 480 };
+
 let chosen = null;
 // The look the chosen artwork offers ("realistic", "painted" or "visitor": the visitor taps one), as the
 // server answered the choice; null until it has. The visitor's tap, sent with the capture.
@@ -163,10 +175,7 @@ async function startCamera() {
     return false;
   }
   try {
-    camera = await navigator.mediaDevices.getUserMedia({
-      video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } },
-      audio: false,
-    });
+    camera = await openCamera();
   } catch (error) {
     const blocked = error.name === "NotAllowedError" || error.name === "SecurityError";
     const missing = error.name === "NotFoundError" || error.name === "OverconstrainedError";
@@ -179,6 +188,17 @@ async function startCamera() {
   }
   cameraVideo.srcObject = camera;
   return true;
+}
+
+async function openCamera() {
+  for (const [index, video] of CAMERA_REQUESTS.entries()) {
+    try {
+      return await navigator.mediaDevices.getUserMedia({ video, audio: false });
+    } catch (error) {
+      if (error.name !== "OverconstrainedError" || index === CAMERA_REQUESTS.length - 1) throw error;
+      console.info("the camera does not reach 25 fps; taking its best rate:", error.constraint);
+    }
+  }
 }
 
 function disconnect() {
@@ -221,7 +241,10 @@ async function connect() {
   disconnect();
   const connection = new RTCPeerConnection({ iceServers: [] });
   peer = connection;
-  connection.addTransceiver(camera.getVideoTracks()[0], { direction: "sendrecv", streams: [camera] });
+  const track = camera.getVideoTracks()[0];
+  const { width = 0, height = 0 } = track.getSettings();
+  const scaleResolutionDownBy = Math.max(1, width / PREVIEW_MAX_SIZE.width, height / PREVIEW_MAX_SIZE.height);
+  connection.addTransceiver(track, { direction: "sendrecv", streams: [camera], sendEncodings: [{ scaleResolutionDownBy }] });
   connection.addEventListener("track", (event) => {
     liveVideo.srcObject = new MediaStream([event.track]);
   });
@@ -274,21 +297,32 @@ async function countdown() {
   display.textContent = "";
 }
 
+// The camera's still at the largest size it offers (photoCapabilities), which may be larger than the
+// video stream; else (no ImageCapture, or it failed) the video frame: a capture never fails for this.
 async function grabStill() {
-  // The camera's own still at its native size where the browser offers it, else the video frame.
   const track = camera.getVideoTracks()[0];
   if ("ImageCapture" in window) {
     try {
-      return await new ImageCapture(track).takePhoto();
+      const imageCapture = new ImageCapture(track);
+      return await imageCapture.takePhoto(await largestPhotoSize(imageCapture));
     } catch (error) {
-      console.info("ImageCapture.takePhoto unavailable, grabbing the video frame:", error);
+      console.info("the camera's still is not available, grabbing the video frame:", error);
     }
+  } else {
+    console.info("this browser has no ImageCapture: grabbing the video frame");
   }
   const canvas = document.createElement("canvas");
   canvas.width = cameraVideo.videoWidth;
   canvas.height = cameraVideo.videoHeight;
   canvas.getContext("2d").drawImage(cameraVideo, 0, 0);
   return await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
+}
+
+async function largestPhotoSize(imageCapture) {
+  const { imageWidth, imageHeight } = await imageCapture.getPhotoCapabilities();
+  // A camera that announces no sizes (empty ranges) takes its still at the size the browser chooses.
+  if (!(imageWidth?.max > 0 && imageHeight?.max > 0)) return {};
+  return { imageWidth: imageWidth.max, imageHeight: imageHeight.max };
 }
 
 const PROBLEM_TITLES = {
