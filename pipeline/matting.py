@@ -39,10 +39,6 @@ class ModnetSegmenter:
         self._long_side = long_side
         self._refine_radius = refine_radius
         self._band_width = band_width
-        if band_width is not None:
-            # pymatting loads numba and its compiled kernels (about 1.5 s): with the models, not
-            # at the first capture.
-            import pymatting  # noqa: F401
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         height, width = image.shape[:2]
@@ -236,7 +232,9 @@ def solve_band_alpha(image: np.ndarray, alpha: np.ndarray, *, band_px: int) -> n
     finds it from the photo's colours, starting from ``alpha``. A tile whose window holds no
     certain person or no certain room keeps ``alpha`` there.
     """
-    # Imported here: only capture segmenters need pymatting (the live preview's do not).
+    # Imported at the first solve: loading numba and pymatting's compiled kernels takes about 1.5 s,
+    # which the compose workers' warm-up pays before a booth reports ready (kiosk.engine.Engine.warm_up);
+    # processes that never solve a band (the live preview, most tests' servers) never pay it.
     from pymatting import estimate_alpha_cf, jacobi
 
     solid = (alpha >= 0.5).astype(np.uint8)

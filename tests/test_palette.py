@@ -79,8 +79,10 @@ def test_a_visitor_takes_a_paintings_light_and_palette_without_greying(
     (gold_plain, gold_after), (night_plain, night_after) = outcome["gold"], outcome["night"]
     assert gold_after[2] > gold_plain[2] + 2, "the gold screen warms the skin (more yellow)"
     assert night_after[0] < night_plain[0] - 5, "the night darkens the face"
-    # Cooler, but only as far as the face keeps its colour: taking yellow from warm skin greys it.
-    assert night_after[2] < night_plain[2], "the night cools the face (less yellow)"
+    # Cooler, but only as far as the face keeps its colour: taking yellow from warm skin greys it, so
+    # the palette guard turns the skin's hue (away from yellow) rather than lowering b*, which stays
+    # within 0.3 of the plain paste's (issue 12's cleaner matte moved it from 16.9 to 17.1 of 17.0).
+    assert night_after[4] < night_plain[4] - 1.0, "the night cools the face's hue (less yellow)"
     assert night_after[2] < gold_after[2] - 5 and night_after[0] < gold_after[0] - 5
 
 
