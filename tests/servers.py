@@ -27,6 +27,11 @@ def loopback_settings(data_dir: Path, models_dir: Path, **environ: str) -> Setti
             # Workers load their models but compose no generated photo: the suite starts dozens of
             # servers and no visitor waits on them (tests/test_looks.py checks the warm-up itself).
             "ARTBOOTH_COMPOSE_WARM_UP": "false",
+            # Nor do their captures solve the matte's edge band again: that loads pymatting in every
+            # worker and adds 0.15-0.4 s a capture, and the servers' tests are about the service;
+            # the band solve has its own tests through the real pipeline (test_matting_edges,
+            # test_cutout) on the default settings.
+            "ARTBOOTH_MATTING_BAND_SOLVE": "false",
             **environ,
         }
     )
