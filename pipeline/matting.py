@@ -9,10 +9,15 @@ the old room's colour from edge pixels, so it cannot fringe into the painting.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
+import scipy.sparse
+import scipy.sparse.linalg
 
 # Alphas this close to 0 or 1 are sensor noise in the matte, not translucency; snapping
 # them keeps the artwork untouched outside the subject and the subject solid inside.
@@ -232,10 +237,7 @@ def solve_band_alpha(image: np.ndarray, alpha: np.ndarray, *, band_px: int) -> n
     finds it from the photo's colours, starting from ``alpha``. A tile whose window holds no
     certain person or no certain room keeps ``alpha`` there.
     """
-    # Imported at the first solve: loading numba and pymatting's compiled kernels takes about 1.5 s,
-    # which the compose workers' warm-up pays before a booth reports ready (kiosk.engine.Engine.warm_up);
-    # processes that never solve a band (the live preview, most tests' servers) never pay it.
-    from pymatting import estimate_alpha_cf, jacobi
+    laplacian = _closed_form_laplacian()
 
     solid = (alpha >= 0.5).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band_px + 1, 2 * band_px + 1))
@@ -257,18 +259,58 @@ def solve_band_alpha(image: np.ndarray, alpha: np.ndarray, *, band_px: int) -> n
             window_trimap = trimap[y0:y1, x0:x1]
             if not ((window_trimap == 1.0).any() and (window_trimap == 0.0).any()):
                 continue
-            # Jacobi preconditioning: pymatting's incomplete Cholesky prints warnings to stdout on
-            # some windows (and stdout carries `--json`), and started from the filter's alpha the
-            # solve needs few iterations either way.
-            solved = estimate_alpha_cf(
-                image[y0:y1, x0:x1].astype(np.float64) / 255.0,
+            solved = _solve_window(
+                laplacian(image[y0:y1, x0:x1].astype(np.float64) / 255.0, epsilon=_BAND_EPSILON, is_known=window_trimap != 0.5),
                 window_trimap,
-                preconditioner=jacobi,
-                laplacian_kwargs={"epsilon": _BAND_EPSILON},
-                cg_kwargs={"x0": alpha[y0:y1, x0:x1][window_trimap == 0.5].astype(np.float64), "rtol": _BAND_TOLERANCE},
+                alpha[y0:y1, x0:x1],
             )
             core = solved[y - y0 : y - y0 + core_unknown.shape[0], x - x0 : x - x0 + core_unknown.shape[1]]
             result[y : y + step, x : x + step][core_unknown] = core[core_unknown]
     result[result < _ALPHA_SNAP] = 0.0
     result[result > 1.0 - _ALPHA_SNAP] = 1.0
     return result
+
+
+def _solve_window(laplacian, trimap: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Closed-form matting's alpha over one window: its unknown pixels (trimap 0.5) solved from the
+    known ones through the matting Laplacian, as pymatting's ``estimate_alpha_cf`` does (L_U x = -R
+    fg_K), by conjugate gradients from ``start`` with Jacobi preconditioning (pymatting's incomplete
+    Cholesky prints warnings to stdout on some windows, and stdout carries `--json`)."""
+    known = (trimap != 0.5).ravel()
+    unknown = ~known
+    rows = laplacian[unknown]
+    system = rows[:, unknown]
+    rhs = -(rows[:, known] @ (trimap.ravel()[known] == 1.0).astype(np.float64))
+    inverse_diagonal = 1.0 / system.diagonal()
+    jacobi = scipy.sparse.linalg.LinearOperator(system.shape, matvec=lambda v: v * inverse_diagonal, dtype=np.float64)
+    solution, _ = scipy.sparse.linalg.cg(
+        system, rhs, x0=start.ravel()[unknown].astype(np.float64), rtol=_BAND_TOLERANCE, M=jacobi
+    )
+    alpha = trimap.ravel().copy()
+    alpha[unknown] = np.clip(solution, 0.0, 1.0)
+    return alpha.reshape(trimap.shape)
+
+
+_LAPLACIAN_MODULE = "_artbooth_pymatting_cf_laplacian"
+
+
+def _closed_form_laplacian():
+    """pymatting's matting Laplacian (Levin et al. 2008): ``cf_laplacian(image, epsilon, radius, is_known)``.
+
+    Its module is loaded on its own, from pymatting's files: ``import pymatting`` compiles every one
+    of the package's numba kernels (56 s of CPU on a fresh install, 1.5 s a process from numba's
+    cache after), while this module needs only numpy, scipy and numba (about 3 s once, then cached).
+    Loaded at the first solve, which the compose workers' warm-up makes before a booth reports
+    ready; processes that never solve a band (the live preview) never load it.
+    """
+    module = sys.modules.get(_LAPLACIAN_MODULE)
+    if module is None:
+        package = importlib.util.find_spec("pymatting")
+        if package is None or not package.submodule_search_locations:
+            raise ModuleNotFoundError("pymatting is not installed (pip install pymatting==1.1.16)", name="pymatting")
+        path = Path(package.submodule_search_locations[0]) / "laplacian" / "cf_laplacian.py"
+        spec = importlib.util.spec_from_file_location(_LAPLACIAN_MODULE, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[_LAPLACIAN_MODULE] = module
+    return module.cf_laplacian
