@@ -311,6 +311,13 @@ def _closed_form_laplacian():
         path = Path(package.submodule_search_locations[0]) / "laplacian" / "cf_laplacian.py"
         spec = importlib.util.spec_from_file_location(_LAPLACIAN_MODULE, path)
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        # Registered before it runs: numba's cache records the module's name, and a process loading
+        # the cached kernel imports that name (unregistered, it recorded "<dynamic>", which no other
+        # process could import).
         sys.modules[_LAPLACIAN_MODULE] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[_LAPLACIAN_MODULE]
+            raise
     return module.cf_laplacian
