@@ -47,6 +47,12 @@ def settings(tmp_path: Path, models_dir: Path) -> Settings:
     )
 
 
+@pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    """The environment for running the `artbooth` command (tests/cli_helpers.py) on ``settings``' data and models."""
+    return os.environ | {"ARTBOOTH_DATA_DIR": str(settings.data_dir), "ARTBOOTH_MODELS_DIR": str(settings.models_dir)}
+
+
 @pytest.fixture(scope="session")
 def session_settings(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Settings:
     return Settings.load(

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,22 +14,9 @@ import pytest
 import skimage.data
 from PIL import Image
 
+from cli_helpers import run
 from imagefiles import decode_qr, encoded, with_exif_orientation
 from kiosk.errors import ExitCode
-
-ARTBOOTH = str(Path(sys.executable).with_name("artbooth"))
-
-
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([ARTBOOTH, *args], env=env, capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture
-def env(settings) -> dict[str, str]:
-    return os.environ | {
-        "ARTBOOTH_DATA_DIR": str(settings.data_dir),
-        "ARTBOOTH_MODELS_DIR": str(settings.models_dir),
-    }
 
 
 @pytest.fixture

@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
 
+from cli_helpers import run
 from imagefiles import encoded
 from kiosk.errors import ExitCode
 from pipeline.codec import decode_image
-
-ARTBOOTH = str(Path(sys.executable).with_name("artbooth"))
-
-
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([ARTBOOTH, *args], env=env, capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture
-def env(settings) -> dict[str, str]:
-    return os.environ | {
-        "ARTBOOTH_DATA_DIR": str(settings.data_dir),
-        "ARTBOOTH_MODELS_DIR": str(settings.models_dir),
-    }
 
 
 def test_cutout_is_the_visitor_as_captures_cut_them_out(env, compositor, astronaut, tmp_path):

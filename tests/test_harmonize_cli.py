@@ -4,9 +4,6 @@ with its message and exit code."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -14,15 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cli_helpers import run
 from imagefiles import encoded
 from kiosk import cli
 from kiosk.errors import ExitCode
-
-ARTBOOTH = str(Path(sys.executable).with_name("artbooth"))
-
-
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([ARTBOOTH, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +40,6 @@ def made_up(astronaut, tmp_path_factory) -> tuple[Path, Path, np.ndarray, np.nda
     (folder / "composite.png").write_bytes(encoded(composite, "PNG"))
     (folder / "mask.png").write_bytes(encoded(mask, "PNG"))
     return folder / "composite.png", folder / "mask.png", composite, mask
-
-
-@pytest.fixture
-def env(settings) -> dict[str, str]:
-    return os.environ | {"ARTBOOTH_DATA_DIR": str(settings.data_dir), "ARTBOOTH_MODELS_DIR": str(settings.models_dir)}
 
 
 @pytest.mark.parametrize("look", ["realistic", "painted"])

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -17,6 +15,7 @@ import pytest_asyncio
 import skimage.data
 from PIL import Image
 
+from cli_helpers import run
 from api_helpers import ADMIN, CHEAP_HASHES, bearer, browser, new_token, running_with_staff, sign_in
 from db import service
 from imagefiles import encoded
@@ -24,12 +23,6 @@ from kiosk.errors import ExitCode
 from pipeline.harmonize.harmonizer import SWITCH_MARGIN
 from servers import loopback_settings
 from web.keys import POOL_KEY, STORAGE_KEY
-
-ARTBOOTH = str(Path(sys.executable).with_name("artbooth"))
-
-
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([ARTBOOTH, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
