@@ -180,6 +180,9 @@ class DownloadLinkRow(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     download_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
+    # The language the visitor used at the booth (a catalogue code, "fr", "zh_Hans"): the phone page
+    # opens in it. NULL: links made before, or by the public form and the API; the phone's own language.
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class StaffUserRow(Base):

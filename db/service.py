@@ -110,6 +110,7 @@ class LinkInfo:
     revoked: bool
     download_count: int
     created_at: datetime
+    language: str | None = None  # the booth's language, for the phone page; None: the phone's own
 
     @classmethod
     def from_row(cls, row: DownloadLinkRow) -> LinkInfo:
@@ -120,6 +121,7 @@ class LinkInfo:
             revoked=row.revoked,
             download_count=row.download_count,
             created_at=row.created_at,
+            language=row.language,
         )
 
 
@@ -257,9 +259,11 @@ async def save_composition(
     link_ttl: timedelta,
     now: datetime,
     max_pixels: int,
+    language: str | None = None,
 ) -> SavedPhoto:
     """Store a composition (metadata stripped, with a thumbnail, and the visitor's photo when
-    ``keep_raw``) and a download link to it; ``report`` is ComposeResult.report()."""
+    ``keep_raw``) and a download link to it, whose page opens in ``language`` (the booth's) when
+    given; ``report`` is ComposeResult.report()."""
     _require_aware(now)
     if link_ttl <= timedelta(0):
         raise ValueError(f"link_ttl must be positive, not {link_ttl}")
@@ -296,14 +300,7 @@ async def save_composition(
             capture_width=capture_size[0] if capture_size else None,
             capture_height=capture_size[1] if capture_size else None,
         )
-        link = DownloadLinkRow(
-            photo_id=photo_id,
-            token_hash=hash_token(token),
-            expires_at=now + link_ttl,
-            revoked=False,
-            download_count=0,
-            created_at=now,
-        )
+        link = _new_link_row(photo_id, token, expires_at=now + link_ttl, now=now, language=language)
         async with session_factory() as session:
             session.add(photo)
             await session.flush()  # the link's foreign key needs the photo inserted first
@@ -508,6 +505,39 @@ async def record_downloads(session_factory: SessionFactory, counts: Mapping[int,
                 .values(download_count=DownloadLinkRow.download_count + count)
                 .execution_options(synchronize_session=False)
             )
+
+
+def _new_link_row(photo_id: str, token: str, *, expires_at: datetime, now: datetime, language: str | None) -> DownloadLinkRow:
+    return DownloadLinkRow(
+        photo_id=photo_id,
+        token_hash=hash_token(token),
+        expires_at=expires_at,
+        revoked=False,
+        download_count=0,
+        created_at=now,
+        language=language,
+    )
+
+
+async def create_link(
+    session_factory: SessionFactory, photo_id: str, *, link_ttl: timedelta, actor: str, now: datetime, language: str | None = None
+) -> tuple[LinkInfo, str] | None:
+    """A new download link to a stored photo (staff show a photo's QR code again: only the hash of
+    a token is kept, so an earlier link cannot be shown twice), audited; (link, token), or None when
+    the photo does not exist (any more)."""
+    _require_aware(now)
+    if link_ttl <= timedelta(0):
+        raise ValueError(f"link_ttl must be positive, not {link_ttl}")
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    async with session_factory() as session, session.begin():
+        photo = await session.scalar(select(PhotoRow).where(PhotoRow.id == photo_id, PhotoRow.status == PhotoStatus.READY.value))
+        if photo is None:
+            return None
+        link = _new_link_row(photo_id, token, expires_at=now + link_ttl, now=now, language=language)
+        session.add(link)
+        await session.flush()  # the link's id, for the audit entry
+        _audit(session, at=now, actor=actor, action="link.create", subject=photo_id, detail={"link": link.id})
+    return LinkInfo.from_row(link), token
 
 
 async def revoke_link(session_factory: SessionFactory, link_id: int, *, actor: str, now: datetime) -> bool:

@@ -20,12 +20,19 @@ from streaming.sessions import KioskPeers
 ONLINE_HEARTBEATS = 3
 
 
+# The booth's camera as its screen last reported it (web/static/kiosk.js, with each heartbeat):
+# working, none found, refused by the browser, or unusable because the page is not HTTPS.
+CAMERA_UNKNOWN = "unknown"
+CAMERA_STATES = ("ok", "missing", "denied", "insecure", CAMERA_UNKNOWN)
+
+
 @dataclass
 class KioskStatus:
     last_seen: float | None = None  # monotonic
     capturing: bool = False
     captures: int = 0
     failures: int = 0
+    camera: str = CAMERA_UNKNOWN  # one of CAMERA_STATES
 
 
 @dataclass
@@ -75,6 +82,7 @@ class Booths:
             "capturing": status.capturing,
             "captures": status.captures,
             "failures": status.failures,
+            "camera": status.camera,
             "preview": preview,
         }
 

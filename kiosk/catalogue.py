@@ -91,6 +91,12 @@ class ArtworkEdit:
     stylize_strength: float | None | _Keep = KEEP
 
 
+def demos_hidden(records: Sequence[ArtworkRecord]) -> bool:
+    """Whether the demo artworks are kept from visitors: once staff enable a real (non-demo) artwork,
+    the demos that showed the booth working would only get in the museum's way."""
+    return any(record.enabled and record.available and not record.spec.demo for record in records)
+
+
 def look_harmonization(
     record: ArtworkRecord, base: Harmonization, settings: Settings, *, chosen: str | None = None
 ) -> Harmonization:
@@ -131,13 +137,21 @@ class ArtworkCatalogue:
         return specs, {spec.id: self._library.image_key(spec.id) for spec in specs}
 
     async def records(self, *, include_hidden: bool = False) -> list[ArtworkRecord]:
-        return await service.list_artworks(self._storage.sessions, include_hidden=include_hidden)
+        """What visitors are offered, in staff's order: the enabled artworks whose files are present,
+        less the demos once a real artwork is among them (see demos_hidden); every artwork with
+        ``include_hidden``."""
+        records = await service.list_artworks(self._storage.sessions, include_hidden=include_hidden)
+        if include_hidden or not demos_hidden(records):
+            return records
+        return [record for record in records if not record.spec.demo]
 
     async def offered(self, artwork_id: str) -> ArtworkRecord:
-        """The artwork if visitors may use it (enabled, and its files present); ArtworkNotFoundError otherwise."""
-        record = await service.get_artwork(self._storage.sessions, artwork_id)
-        if record is None or not (record.enabled and record.available):
-            offered = ", ".join(r.spec.id for r in await self.records())
+        """The artwork if visitors may use it (enabled, its files present, not a hidden demo);
+        ArtworkNotFoundError otherwise."""
+        records = await self.records()
+        record = next((record for record in records if record.spec.id == artwork_id), None)
+        if record is None:
+            offered = ", ".join(r.spec.id for r in records)
             raise ArtworkNotFoundError(f"no artwork {artwork_id!r}; the artworks on offer are: {offered}")
         return record
 

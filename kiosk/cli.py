@@ -167,8 +167,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create_user.set_defaults(handler=_admin_create_user)
 
-    serve = commands.add_parser("serve", help="run the web service")
+    serve = commands.add_parser(
+        "serve",
+        help="run the web service (HTTPS unless it listens on loopback only: see the settings tls, tls_certificate)",
+    )
     serve.set_defaults(handler=_serve)
+
+    tls_command = commands.add_parser("tls", help="HTTPS for booths on the LAN")
+    tls_commands = tls_command.add_subparsers(dest="tls_command", required=True, metavar="ACTION")
+    tls_ca = tls_commands.add_parser(
+        "ca",
+        help="show the local certificate authority that booth PCs and phones install (made on first use)",
+        description=(
+            "Print the path and SHA-256 fingerprint of the certificate authority `artbooth serve` issues its "
+            "HTTPS certificate from; booth PCs and phones install it once (the staff page /staff/tls explains how)."
+        ),
+    )
+    tls_ca.add_argument("--pem", action="store_true", help="print the CA certificate itself (PEM), to copy onto a booth")
+    tls_ca.set_defaults(handler=_tls_ca)
 
     settings = commands.add_parser("settings", help="print the effective settings as JSON")
     settings.set_defaults(handler=lambda args, settings: _print_json(settings.describe()) or ExitCode.OK)
@@ -218,6 +234,7 @@ async def _compose_async(
     from kiosk.artworks import ArtworkLibrary
     from kiosk.engine import Engine  # torch and the models load only for commands that need them
     from kiosk.looks import Harmonization
+    from kiosk.museum import MuseumIdentity
 
     library = ArtworkLibrary(settings)
     base = Harmonization.from_settings(settings)
@@ -238,15 +255,22 @@ async def _compose_async(
         record = await catalogue.offered(args.artwork)
         source = await catalogue.source_of(record)
         harmonization = _with_strength(look_harmonization(record, base, settings, chosen=args.look), args)
+        # A photo stored for a visitor carries the museum's credit strip, as the service's do.
+        identity = await asyncio.to_thread(MuseumIdentity.load, storage.settings) if args.save else None
         result = await asyncio.to_thread(
-            Engine(settings).compose, photo_bytes, source, output_suffix=args.output.suffix, harmonization=harmonization
+            Engine(settings).compose,
+            photo_bytes,
+            source,
+            output_suffix=args.output.suffix,
+            harmonization=harmonization,
+            identity=identity,
         )
         saved = None
         if args.save:
             storage.warn_if_unreachable_by_phones()
             stored_jpeg = result.encoded if args.output.suffix.lower() in (".jpg", ".jpeg") else None
             if stored_jpeg is None:
-                stored_jpeg = await asyncio.to_thread(encode_image, result.composition.image, ".jpg")
+                stored_jpeg = await asyncio.to_thread(encode_image, result.image, ".jpg")
             saved = await storage.save(stored_jpeg, result.report(), artwork_id=source.spec.id, raw_photo=photo_bytes)
         return _report_composition(args, result, saved)
 
@@ -517,6 +541,26 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from web.app import serve
 
     serve(settings)
+    return ExitCode.OK
+
+
+def _tls_ca(args: argparse.Namespace, settings: Settings) -> int:
+    from kiosk import tls
+
+    if settings.tls_certificate is not None:
+        raise UsageError(
+            f"this server serves the certificate {settings.tls_certificate} (setting tls_certificate), not one from "
+            "ArtBooth's certificate authority: booths trust the authority that issued that certificate"
+        )
+    ca = tls.ensure_ca(settings)
+    if args.pem:
+        sys.stdout.write(ca.pem.decode("ascii"))
+        return ExitCode.OK
+    print(f"certificate authority: {ca.certificate_path}")
+    print(f"SHA-256 fingerprint:   {ca.fingerprint}")
+    print(f"valid until:           {ca.expires:%Y-%m-%d}")
+    if not settings.serves_tls:
+        print("note: with these settings `artbooth serve` serves plain HTTP (setting tls, or host on loopback)")
     return ExitCode.OK
 
 

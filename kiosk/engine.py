@@ -18,6 +18,7 @@ from kiosk.artworks import ArtworkSource, load_artwork
 from kiosk.errors import ArtworkNotFoundError
 from kiosk.looks import Harmonization
 from kiosk.models import ModelStore
+from kiosk.museum import MuseumIdentity
 from kiosk.settings import Settings
 from pipeline.codec import decode_image, encode_image, shrunk_to
 from pipeline.compose import Composition, Compositor
@@ -103,6 +104,8 @@ class ComposeResult:
     composition: Composition
     artwork: Artwork
     encoded: bytes
+    # The picture encoded: the composition's, with the credit strip when one was asked for.
+    image: np.ndarray
 
     def report(self) -> dict[str, object]:
         """The result as JSON-friendly values, shared by `artbooth compose --json` and the web API."""
@@ -198,8 +201,10 @@ class Engine:
         *,
         output_suffix: str = ".jpg",
         harmonization: Harmonization | None = None,
+        identity: MuseumIdentity | None = None,
     ) -> ComposeResult:
-        """Compose with ``harmonization`` (by default as the engine's settings say)."""
+        """Compose with ``harmonization`` (by default as the engine's settings say); with ``identity``,
+        the picture encoded carries its credit strip when the identity has it on."""
         timings = StageTimings()
         with timings.measure("decode"):
             photo = shrunk_to(decode_image(photo_bytes, max_pixels=self.settings.max_image_pixels), self.settings.photo_max_long_side)
@@ -208,9 +213,13 @@ class Engine:
         with timings.measure("models"):
             compositor = self._compositor(harmonization)  # about 0 ms once loaded
         composition = compositor(photo, loaded, timings)
+        image = composition.image
+        if identity is not None and identity.credit_strip:
+            with timings.measure("credit_strip"):
+                image = identity.credited(image, loaded.spec)
         with timings.measure("encode"):
-            encoded = encode_image(composition.image, output_suffix)
-        return ComposeResult(composition=composition, artwork=loaded, encoded=encoded)
+            encoded = encode_image(image, output_suffix)
+        return ComposeResult(composition=composition, artwork=loaded, encoded=encoded, image=image)
 
     def _compositor(self, harmonization: Harmonization | None) -> Compositor:
         default = dataclasses.replace(Harmonization.from_settings(self.settings), look="realistic")

@@ -9,7 +9,10 @@ applied with Settings.with_overrides, at start and whenever staff change one).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import json
 import os
+import re
 import socket
 import tomllib
 import typing
@@ -45,19 +48,32 @@ DASHBOARD_FIELDS = (
     "harmonize_targets",
     "harmonize_strength",
     "privacy_notice",
+    # Example photos on the booth's attract screen (issue 13, "rest"; web/kiosk.py): visitors' photos, so off by default.
+    "attract_example_photos",
     # Looks (issue 11, "ui"): what artworks without their own look offer, and the painted strength.
     "look",
     "stylize_strength",
 )
+# Museum identity (issue 13, "identity"; kiosk/museum.py): changed by staff on the dashboard's Museum
+# page (web/dashboard_museum.py) rather than the Settings page, stored and applied as DASHBOARD_FIELDS are.
+MUSEUM_FIELDS = ("museum_name", "museum_accent_colour", "credit_strip")
+# Privacy notices per language (issue 13, "rest"): changed by staff on the dashboard's Privacy page
+# (web/dashboard_privacy.py), stored and applied as DASHBOARD_FIELDS are.
+PRIVACY_FIELDS = ("privacy_notices",)
 
 # What a multipart form adds around the largest photo (part headers, the other fields).
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
+# The museum's name fits one line of a photo's credit strip and of the phone page's header.
+MAX_MUSEUM_NAME_CHARS = 120
 # The privacy notice fills one card on the booth's screen.
 MAX_PRIVACY_NOTICE_CHARS = 2000
 # Broken input: the longest a link or a photo is kept, a century; dates computed from larger values
 # do not fit a datetime (a link of 10**20 hours was accepted, then every capture answered 500).
 MAX_KEPT_DAYS = 36_500
+
+# HTTPS (kiosk/tls.py): "auto" serves HTTPS unless `host` is loopback; "on" always; "off" never.
+TLS_MODES = ("auto", "on", "off")
 
 # Where a value came from, as Settings.sources records it (absent: the default).
 SOURCE_FILE = "file"
@@ -87,6 +103,26 @@ class Settings:
     public_url: str = ""
     # A folder of artwork images with JSON sidecars; empty means ``<data_dir>/artworks``.
     artworks_dir: Path | None = None
+
+    # Languages (issue 13, web/i18n.py). What booths, phone pages and staff pages speak when nothing
+    # else asks for a language (the booth's choice, the phone's Accept-Language), by catalogue code.
+    default_language: str = "en"
+    # A museum adds or corrects a language by dropping <code>/LC_MESSAGES/visitor.po and/or staff.po
+    # here (README "The booth", Languages); empty means ``<data_dir>/locales``.
+    locales_dir: Path | None = None
+
+    # HTTPS for booths on the LAN (issue 13, kiosk/tls.py): browsers give a page the camera only over
+    # HTTPS or on loopback. "auto": HTTPS when a certificate is given or `host` is not loopback;
+    # "on": HTTPS on loopback too; "off": plain HTTP, e.g. behind a proxy that terminates TLS.
+    tls: str = "auto"
+    # The certificate (PEM, its chain after it) and private key to serve; empty: a certificate from
+    # the local certificate authority ArtBooth makes once in <data_dir>/tls (booths install its CA).
+    tls_certificate: Path | None = None
+    tls_private_key: Path | None = None
+    # More names the generated certificate carries, comma-separated DNS names or IP addresses (a name
+    # the museum's DNS gives this server), besides this machine's own names and addresses and the
+    # public URL's host.
+    tls_extra_names: str = ""
 
     # Decompression-bomb guard: images whose header declares more pixels are refused unread.
     max_image_pixels: int = 40_000_000
@@ -161,8 +197,12 @@ class Settings:
     # Photos older than this are deleted with their files; 0 keeps them forever.
     photo_retention_days: int = 30
     # What the booth tells visitors before their first photo; empty: a notice made from the
-    # retention, link and raw-photo settings (web.pages.privacy_notice).
+    # retention, link and raw-photo settings (web.visitor_text.privacy_notice), in the booth's language;
+    # this text is the default language's (settings.default_language), other languages get theirs.
     privacy_notice: str = ""
+    # The notice in the other languages, by catalogue code ("fr", "zh_Hans"); a language without one
+    # gets the notice made from the settings in that language. In a file: a table; in the environment: JSON.
+    privacy_notices: dict[str, str] = field(default_factory=dict)
     # How long an expired link is remembered, so its QR code gets "expired" rather than "not found".
     expired_link_grace_days: int = 30
     retention_interval_minutes: int = 60
@@ -180,6 +220,38 @@ class Settings:
     kiosk_pairing_minutes: int = 10
     # Preview frames rendered at once in this process (one per core); more kiosks share them.
     preview_threads: int = 2
+
+    # Visitor pages (issue 13, "visitor"). The booth's result screen keeps the photo's QR code this
+    # long without a touch (a visible countdown), unless the visitor taps "Done" first.
+    kiosk_result_seconds: int = 90
+    # The public "Try it with a photo" form at / (POST /compose, POST /api/compose): off, those
+    # answer 404 and / shows the museum's artworks only; anyone's upload would otherwise be stored.
+    public_upload: bool = False
+
+    # Example photos (issue 13, "rest"; web/kiosk.py, db/examples.py). When staff allow it, the booth's
+    # attract screen cycles the most recent photos taken at that booth (still within retention, none of
+    # their links withdrawn; composed photos only, never the camera's), served only to that booth.
+    attract_example_photos: bool = False
+    # How many, and how long each is shown.
+    attract_example_count: int = 4
+    attract_example_seconds: int = 6
+
+    # Museum identity (issue 13, "identity"; kiosk/museum.py). The name on the phone page, the booth and
+    # the photo's credit strip; empty: none shown. The logo is an uploaded file (<data_dir>/museum/logo.png).
+    museum_name: str = ""
+    # The pages' accent (buttons, links) and the credit strip's background, as #rrggbb.
+    museum_accent_colour: str = "#8a2d1f"
+    # A band along the bottom of every stored photo: "Title, Artist, Year · Museum" and the logo.
+    credit_strip: bool = True
+    # Its height, as a share of the photo's shorter side, and at least this many pixels (tiny photos).
+    credit_strip_height: float = 0.05
+    credit_strip_min_px: int = 18
+    # A TrueType/OpenType font for the strip; empty: DejaVu Sans, shipped in matplotlib (Latin with
+    # accents, Greek, Cyrillic; no Chinese or Japanese: point this at e.g. Noto Sans CJK for those).
+    credit_strip_font: Path | None = None
+    # What a logo upload may be: bytes, and pixels its header declares (decompression bombs).
+    museum_logo_max_bytes: int = 2 * 1024 * 1024
+    museum_logo_max_pixels: int = 4_000_000
 
     compose_workers: int = 1
     # Each compose worker composes a generated photo at start (every model and network run once at a
@@ -267,7 +339,18 @@ class Settings:
             host = "localhost"
         else:
             host = self.host
-        return f"http://{_url_host(host)}:{self.port}"
+        return f"{'https' if self.serves_tls else 'http'}://{_url_host(host)}:{self.port}"
+
+    @property
+    def serves_tls(self) -> bool:
+        """Whether `artbooth serve` answers over HTTPS (the ``tls`` setting)."""
+        if self.tls != "auto":
+            return self.tls == "on"
+        return self.tls_certificate is not None or not is_loopback_host(self.host)
+
+    @property
+    def tls_extra_name_list(self) -> tuple[str, ...]:
+        return tuple(name.strip().lower() for name in self.tls_extra_names.split(",") if name.strip())
 
     @property
     def public_url_reachable_by_phones(self) -> bool:
@@ -281,6 +364,10 @@ class Settings:
     @property
     def resolved_artworks_dir(self) -> Path:
         return self.artworks_dir if self.artworks_dir is not None else self.data_dir / "artworks"
+
+    @property
+    def resolved_locales_dir(self) -> Path:
+        return self.locales_dir if self.locales_dir is not None else self.data_dir / "locales"
 
     @classmethod
     def load(
@@ -305,7 +392,7 @@ class Settings:
     def with_overrides(self, values: Mapping[str, object]) -> Settings:
         """These settings with staff's dashboard values on top (DASHBOARD_FIELDS only), coerced
         and checked as environment values are; SettingsError says what is wrong."""
-        unknown = sorted(set(values) - set(DASHBOARD_FIELDS))
+        unknown = sorted(set(values) - set(DASHBOARD_FIELDS) - set(MUSEUM_FIELDS) - set(PRIVACY_FIELDS))
         if unknown:
             raise SettingsError(f"these settings cannot be changed in the dashboard: {', '.join(unknown)}")
         coerced = {name: _coerce(type(self), name, value) for name, value in values.items()}
@@ -353,8 +440,23 @@ class Settings:
             raise SettingsError("stylize_style_cache_size must be at least 1")
         if self.compose_workers < 1:
             raise SettingsError("compose_workers must be at least 1")
+        # Museum identity: the accent goes into a stylesheet, the name onto photos.
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.museum_accent_colour):
+            raise SettingsError(
+                f"museum_accent_colour must be a colour written #rrggbb, like #8a2d1f, not {self.museum_accent_colour!r}"
+            )
+        if len(self.museum_name) > MAX_MUSEUM_NAME_CHARS:
+            raise SettingsError(f"museum_name must be at most {MAX_MUSEUM_NAME_CHARS} characters")
+        if not 0.02 <= self.credit_strip_height <= 0.2 or self.credit_strip_min_px < 8:
+            raise SettingsError("credit_strip_height must be in 0.02..0.2 and credit_strip_min_px at least 8")
+        if self.museum_logo_max_bytes < 1 or self.museum_logo_max_pixels < 1:
+            raise SettingsError("museum_logo_max_bytes and museum_logo_max_pixels must be positive")
         if self.kiosk_idle_seconds < 10:
             raise SettingsError("kiosk_idle_seconds must be at least 10")
+        if not 1 <= self.attract_example_count <= 12 or not 2 <= self.attract_example_seconds <= 60:
+            raise SettingsError("attract_example_count must be 1-12 and attract_example_seconds 2-60")
+        if self.kiosk_result_seconds < 10:
+            raise SettingsError("kiosk_result_seconds must be at least 10")
         if not 0 <= self.kiosk_countdown_seconds <= 10:
             raise SettingsError("kiosk_countdown_seconds must be 0-10")
         if not 1 <= self.kiosk_pairing_minutes <= 24 * 60:
@@ -370,10 +472,26 @@ class Settings:
                     f"public_url must be an http(s) address phones can open, like http://192.168.1.20:8080, "
                     f"not {self.public_url!r}"
                 )
+        if self.tls not in TLS_MODES:
+            raise SettingsError(f"tls must be one of {', '.join(TLS_MODES)}, not {self.tls!r}")
+        if (self.tls_certificate is None) != (self.tls_private_key is None):
+            raise SettingsError("tls_certificate and tls_private_key go together: give both, or neither for a generated certificate")
+        if self.tls == "off" and self.tls_certificate is not None:
+            raise SettingsError("tls is off but tls_certificate is set: remove the certificate, or set tls to auto or on")
+        for name in self.tls_extra_name_list:
+            if not is_certificate_name(name):
+                raise SettingsError(
+                    f"tls_extra_names: {name!r} is neither a DNS name (like booth.museum.lan) nor an IP address"
+                )
         if self.download_link_hours < 1:
             raise SettingsError("download_link_hours must be at least 1")
         if len(self.privacy_notice) > MAX_PRIVACY_NOTICE_CHARS:
             raise SettingsError(f"privacy_notice must be at most {MAX_PRIVACY_NOTICE_CHARS} characters")
+        for code, notice in self.privacy_notices.items():
+            if not isinstance(code, str) or not isinstance(notice, str) or not re.fullmatch(r"[A-Za-z]{2,3}(_[A-Za-z0-9]+)*", code):
+                raise SettingsError("privacy_notices must map language codes (like fr or zh_Hans) to texts")
+            if len(notice) > MAX_PRIVACY_NOTICE_CHARS:
+                raise SettingsError(f"privacy_notices: the {code} notice must be at most {MAX_PRIVACY_NOTICE_CHARS} characters")
         for name in ("photo_retention_days", "expired_link_grace_days"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must be 0 or more")
@@ -468,6 +586,29 @@ def _lan_address() -> str | None:
     return None if address.startswith("127.") or address == "0.0.0.0" else address
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or address to listen on) is this machine's loopback only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# A DNS name a certificate can carry: dot-separated labels of letters, digits and inner hyphens.
+_DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def is_certificate_name(name: str) -> bool:
+    """Whether ``name`` is an IP address or a DNS name a server certificate can name."""
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return _DNS_NAME.fullmatch(name.lower()) is not None
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -507,6 +648,8 @@ def _coerce(cls: type[Settings], name: str, value: object) -> object:
             raise ValueError(f"expected true/false, got {value!r}")
         if target is Path:
             return Path(str(value)).expanduser()
+        if typing.get_origin(target) is dict:  # a mapping: a TOML table, stored JSON, or JSON in the environment
+            return dict(json.loads(value) if isinstance(value, str) else value)
         return target(value)
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"setting {name} ({ENV_PREFIX}{name.upper()}): {exc}") from None

@@ -113,8 +113,10 @@ class Storage:
         artwork_id: str,
         kiosk_id: str | None = None,
         raw_photo: bytes | None = None,
+        language: str | None = None,
     ) -> SavedDownload:
-        """Store the composition (and the visitor's photo when keep_raw_photos is on) with a new link.
+        """Store the composition (and the visitor's photo when keep_raw_photos is on) with a new link,
+        whose page opens in ``language`` (the booth visitor's) when given.
 
         On failure nothing is kept (no row without its files, no files without a row) and
         StorageFailedError says why.
@@ -132,6 +134,7 @@ class Storage:
                 link_ttl=timedelta(hours=self.settings.download_link_hours),
                 now=datetime.now(timezone.utc),
                 max_pixels=self.settings.max_image_pixels,
+                language=language,
             )
         except OSError as exc:
             raise StorageFailedError(f"could not store the photo ({exc.strerror or exc}); nothing was saved") from exc

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from kiosk.artworks import ArtworkSource
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
 from kiosk.looks import Harmonization
+from kiosk.museum import MuseumIdentity
 from kiosk.settings import Settings
 from pipeline.errors import PipelineError
 
@@ -101,9 +102,11 @@ def _load_engine(settings: Settings, parent_pid: int, barrier) -> None:
     _worker_warm_up = {"pid": os.getpid(), "ms": {k: round(v, 1) for k, v in warm_up_ms.items()}}
 
 
-def _compose_in_worker(photo_bytes: bytes, artwork: ArtworkSource, harmonization: Harmonization) -> ComposeOutcome:
+def _compose_in_worker(
+    photo_bytes: bytes, artwork: ArtworkSource, harmonization: Harmonization, identity: MuseumIdentity | None
+) -> ComposeOutcome:
     try:
-        result = _worker_engine.compose(photo_bytes, artwork, harmonization=harmonization)
+        result = _worker_engine.compose(photo_bytes, artwork, harmonization=harmonization, identity=identity)
     except (PipelineError, ArtBoothError) as exc:
         return ComposeOutcome(None, None, exit_code_for(exc), str(exc))
     return ComposeOutcome(result.encoded, result.report())
@@ -134,6 +137,13 @@ class ComposePool:
         # The workers load the settings' harmonizer; each job says which one it wants, so a change
         # of the defaults in the dashboard (use_harmonization) needs no restart.
         self.harmonization = Harmonization.from_settings(settings)
+        # The museum's name, logo and credit strip, likewise carried by each job; the service sets it
+        # (use_identity) before its first photo. None: photos without a credit strip.
+        self.identity: MuseumIdentity | None = None
+
+    def use_identity(self, identity: MuseumIdentity) -> None:
+        """Credit photos with ``identity`` from now on (staff changed the museum's name, logo or strip)."""
+        self.identity = identity
 
     def use_harmonization(self, settings: Settings) -> None:
         """Compose with the harmonize values of ``settings`` from now on (staff changed them)."""
@@ -161,7 +171,12 @@ class ComposePool:
         async with self._slots:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
-                self._executor, _compose_in_worker, photo_bytes, artwork, harmonization or self.harmonization
+                self._executor,
+                _compose_in_worker,
+                photo_bytes,
+                artwork,
+                harmonization or self.harmonization,
+                self.identity,
             )
 
     def close(self) -> None:

@@ -14,9 +14,10 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -e ".${extras}"
 .venv/bin/artbooth models fetch
 
-if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null; then
-    # The booth's browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+if [ "${1:-}" = "--test" ] && ! { command -v chromium && command -v certutil; } >/dev/null; then
+    # The booth's browser tests drive Debian's Chromium through Playwright (never `playwright install`);
+    # the HTTPS booth test trusts the service's own CA through an NSS database made with certutil.
     sudo=$([ "$(id -u)" = 0 ] || echo sudo)
     $sudo apt-get update -q
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver libnss3-tools
 fi

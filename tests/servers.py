@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,9 @@ def loopback_settings(data_dir: Path, models_dir: Path, **environ: str) -> Setti
             # the band solve has its own tests through the real pipeline (test_matting_edges,
             # test_cutout) on the default settings.
             "ARTBOOTH_MATTING_BAND_SOLVE": "false",
+            # The public upload form is off by default (privacy); the suite's servers make their photos
+            # through it (POST /compose, /api/compose). tests/test_kiosk.py checks the default.
+            "ARTBOOTH_PUBLIC_UPLOAD": "true",
             **environ,
         }
     )
@@ -45,10 +49,13 @@ class GuardedTestServer(TestServer):
 
 
 @asynccontextmanager
-async def running(settings: Settings, app: web.Application | None = None) -> AsyncIterator[TestServer]:
-    """The app (by default the service's own) serving on ``settings.port`` until the block ends."""
+async def running(
+    settings: Settings, app: web.Application | None = None, *, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[TestServer]:
+    """The app (by default the service's own) serving on ``settings.port`` until the block ends,
+    over HTTPS with ``ssl_context`` (kiosk.tls.server_context, as `artbooth serve` makes it)."""
     server = GuardedTestServer(app if app is not None else create_app(settings), host="127.0.0.1", port=settings.port)
-    await server.start_server()
+    await server.start_server(ssl=ssl_context)
     try:
         yield server
     finally:

@@ -196,6 +196,7 @@ async def test_kill_9_during_saves_leaves_no_processes_and_retention_leaves_no_d
         "ARTBOOTH_PORT": str(port),
         "ARTBOOTH_PUBLIC_URL": url,
         "ARTBOOTH_COMPOSE_WORKERS": "1",
+        "ARTBOOTH_PUBLIC_UPLOAD": "true",  # its saves go through /api/compose, off by default
     }
     photo = encoded(astronaut, "JPEG", quality=90)
     answered: list[str] = []  # photos whose links visitors got: none may be lost

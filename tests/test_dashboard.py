@@ -9,6 +9,7 @@ real pipeline. One server serves the module; the settings test restarts one of i
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from datetime import datetime, timedelta, timezone
@@ -21,10 +22,10 @@ from sqlalchemy import update
 
 from api_helpers import ADMIN, CHEAP_HASHES, OPERATOR, add_staff, browser, running_with_staff, sign_in
 from booth_helpers import paired_booth, registered_kiosk
-from db import service
+from db import reports, service
 from db.models import PhotoRow
 from fakecamera import CHROMIUM, CHROMIUM_ARGS
-from imagefiles import encoded
+from imagefiles import decode_qr, encoded
 from servers import loopback_settings, running
 from web.keys import BOOTHS_KEY, STORAGE_KEY
 
@@ -166,7 +167,7 @@ async def test_the_photo_list_filters_by_kiosk_artwork_and_date(server, admin):
     status, page = await _get(client, server, "/staff/photos?kiosk=hall")
     assert status == 200 and shown(page) == [hall_studio.photo_id, hall_meadow.photo_id]
     assert 'id="photo-count">2 photos' in page
-    assert "half-body · 2 people" in page and "Blends in very well · Gentle colour-and-light match to the artwork" in page
+    assert "half body · 2 people" in page and "Blends in very well · Gentle colour-and-light match to the artwork" in page
     _, page = await _get(client, server, f"/staff/photos?kiosk=hall&artwork={STUDIO}")
     assert shown(page) == [hall_studio.photo_id]
     old_day = f"{now - timedelta(days=20):%Y-%m-%d}"
@@ -192,7 +193,12 @@ async def test_an_operator_withdraws_a_download_link_from_the_gallery(server, op
     _, page = await _get(client, server, "/staff/photos?kiosk=hall")
     card = re.search(rf'<li class="photo" data-photo="{saved.photo_id}">.*?\n</li>', page, re.S).group(0)
     assert "Link valid until" in card
-    action = re.search(r'action="(/staff/photos/[0-9a-f]{32}/links/\d+/revoke)"', card).group(1)
+    # "Withdraw link" asks first, on a page of its own, with the form that does it.
+    confirm = html.unescape(re.search(r'href="(/staff/photos/[0-9a-f]{32}/links/\d+/revoke\?back=[^"]+)"', card).group(1))
+    status, page = await _get(client, server, confirm)
+    assert status == 200 and "Withdraw this download link?" in page
+    action = re.search(r'action="(/staff/photos/[0-9a-f]{32}/links/\d+/revoke)"', page).group(1)
+    assert 'name="back" value="/staff/photos?kiosk=hall&amp;page=1"' in page  # back to the same list
 
     # Without the session's CSRF token nothing happens.
     status, _, _ = await _post(client, server, action, "not-the-token", back="/staff/photos?kiosk=hall")
@@ -206,6 +212,52 @@ async def test_an_operator_withdraws_a_download_link_from_the_gallery(server, op
     async with aiohttp.ClientSession() as phone:
         async with phone.get(saved.url) as response:
             assert response.status == 410 and "withdrawn" in (await response.text()).lower()
+
+
+async def test_staff_show_a_photos_qr_code_again_after_its_link_was_withdrawn_and_the_phone_opens_it(server, operator):
+    client, csrf = operator
+    saved = await _save(server, kiosk="hall")
+    link_id = re.search(rf"/staff/photos/{saved.photo_id}/links/(\d+)/revoke", (await _get(client, server, f"/staff/photos/{saved.photo_id}"))[1]).group(1)
+    status, _, _ = await _post(client, server, f"/staff/photos/{saved.photo_id}/links/{link_id}/revoke", csrf)
+    assert status == 303
+    _, page = await _get(client, server, f"/staff/photos/{saved.photo_id}")
+    assert "Link withdrawn" in page and "Show the QR code again" in page
+
+    status, _, page = await _post(client, server, f"/staff/photos/{saved.photo_id}/links", csrf)
+    assert status == 200 and "The photo's QR code" in page
+    assert re.search(r'<div class="qr photo-qr" id="photo-qr"[^>]*><svg', page)  # the code itself, drawn inline
+    shown = re.search(r'<code id="photo-link">([^<]+)</code>', page).group(1)
+    assert shown.startswith(str(server.make_url("/p/")))
+    async with aiohttp.ClientSession() as phone:
+        async with phone.get(shown) as response:
+            assert response.status == 200 and f'src="/p/{shown.rsplit("/", 1)[1]}/photo.jpg"' in await response.text()
+        async with phone.get(shown + "/photo.jpg") as response:
+            assert response.status == 200 and (await response.read())[:2] == b"\xff\xd8"  # the photo itself
+        async with phone.get(saved.url) as response:
+            assert response.status == 410  # the withdrawn link stays withdrawn
+    _, page = await _get(client, server, f"/staff/photos/{saved.photo_id}")
+    assert "Link withdrawn" in page and "Link valid until" in page
+    entries, _ = await reports.list_audit(server.app[STORAGE_KEY].sessions, action="link.create", actor=OPERATOR[0], limit=10, offset=0)
+    assert [entry.subject for entry in entries] == [saved.photo_id]  # audited, like other staff actions
+    # Without the session's CSRF token no link is made.
+    status, _, _ = await _post(client, server, f"/staff/photos/{saved.photo_id}/links", "not-the-token")
+    assert status == 403
+
+
+async def test_a_booth_whose_camera_is_missing_is_shown_as_such_on_kiosks_and_overview(server, operator):
+    client, _ = operator
+    for kiosk_id, camera in (("no-camera", "missing"), ("plain-http", "insecure")):
+        async with await paired_booth(server, kiosk_id) as booth:
+            async with booth.post(server.make_url(f"/api/kiosks/{kiosk_id}/heartbeat"), json={"camera": camera}) as response:
+                assert response.status == 200
+    _, kiosks = await _get(client, server, "/staff/kiosks")
+    _, overview = await _get(client, server, "/staff/")
+    missing = kiosks.split('id="kiosk-no-camera"')[1].split("</section>")[0]
+    insecure = kiosks.split('id="kiosk-plain-http"')[1].split("</section>")[0]
+    assert "Camera missing" in missing and 'class="online"' not in missing
+    assert "Camera blocked: page not secure (use HTTPS)" in insecure and 'class="online"' not in insecure
+    row = re.search(r"<tr><td>no-camera</td>.*?</tr>", overview, re.S).group(0)
+    assert "Camera missing" in row and 'class="online"' not in row
 
 
 async def test_a_photo_is_composed_again_with_other_harmonization_and_keeps_its_link(server, admin, astronaut):
@@ -226,7 +278,7 @@ async def test_a_photo_is_composed_again_with_other_harmonization_and_keeps_its_
     assert photo.variant["targets"] == "fitted" and photo.variant["reference"] in ("artwork", "ring")
     assert photo.people == 1 and photo.framing.value != "" and photo.timings["segmentation"] > 0
     _, page = await _get(client, server, location)
-    assert "its download link now serves the new picture" in page and "&quot;targets&quot;: &quot;fitted&quot;" in page
+    assert "its download link now serves the new picture" in page and "&#34;targets&#34;: &#34;fitted&#34;" in page
     async with aiohttp.ClientSession() as phone:
         async with phone.get(saved.url + "/download") as response:
             assert response.status == 200
@@ -253,10 +305,11 @@ async def test_without_the_camera_photo_composing_again_is_unavailable_and_says_
     assert status == 409 and "its camera photo was not kept" in page
 
 
-async def test_deleting_a_photo_in_chromium_makes_its_download_link_answer_410(server):
+async def test_in_chromium_staff_withdraw_a_link_show_the_qr_code_again_and_delete_a_photo(server):
     from playwright.async_api import async_playwright
 
     saved = await _save(server, kiosk="garden")
+    missed = await _save(server, kiosk="garden")
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -266,9 +319,22 @@ async def test_deleting_a_photo_in_chromium_makes_its_download_link_answer_410(s
             await page.fill('input[name="password"]', OPERATOR[1])
             await page.click('button[type="submit"]')
             await page.wait_for_url("**/staff/photos?kiosk=garden")
+            # A visitor's link is withdrawn (asked first), then their QR code shown again on the photo's page.
+            await page.locator(f'li.photo[data-photo="{missed.photo_id}"]').get_by_role("link", name="Withdraw link").click()
+            await page.get_by_role("button", name="Withdraw the link").click()
+            await page.get_by_text("The download link was withdrawn").wait_for()
+            await page.goto(str(server.make_url(f"/staff/photos/{missed.photo_id}")))
+            await page.get_by_role("button", name="Show the QR code again").click()
+            code = page.locator("#photo-qr")
+            await code.wait_for()
+            shown_qr = decode_qr(await code.screenshot())
+            shown_link = await page.locator("#photo-link").inner_text()
+            await page.goto(str(server.make_url("/staff/photos?kiosk=garden")))
             card = page.locator(f'li.photo[data-photo="{saved.photo_id}"]')
-            await card.locator("img").wait_for()
-            assert await card.locator("img").evaluate("img => img.naturalWidth") > 0  # the thumbnail loaded
+            thumbnail = await card.locator("img").element_handle()
+            # Waiting for the element is not waiting for its picture: a lazy thumbnail is still loading then.
+            await page.wait_for_function("img => img.complete", arg=thumbnail)
+            assert await thumbnail.evaluate("img => img.naturalWidth") > 0  # the thumbnail loaded
             await card.get_by_role("link", name="Delete").click()
             await page.get_by_role("heading", name="Delete this photo?").wait_for()
             await page.get_by_role("button", name="Delete the photo").click()
@@ -279,6 +345,10 @@ async def test_deleting_a_photo_in_chromium_makes_its_download_link_answer_410(s
     async with aiohttp.ClientSession() as phone:
         async with phone.get(saved.url) as response:
             assert response.status == 410 and "This photo has been deleted" in await response.text()
+        # The code on screen is the link shown beside it, and the visitor's phone opens the photo with it.
+        assert shown_qr == shown_link and shown_link != missed.url
+        async with phone.get(shown_qr + "/photo.jpg") as response:
+            assert response.status == 200 and (await response.read())[:2] == b"\xff\xd8"
 
 
 # --- Users, roles and the audit log -----------------------------------------------------------------
@@ -330,7 +400,7 @@ async def test_admins_manage_users_and_the_last_admin_stays(server, admin):
     _, page = await _get(client, server, "/staff/users")
     assert re.search(r'data-user="ada">.*?<option value="admin" selected>', page, re.S)
     status, _, page = await _post(client, server, "/staff/users/nobody/disable", csrf)
-    assert status == 404 and "There is no user &#x27;nobody&#x27;" in page
+    assert status == 404 and "There is no user &#39;nobody&#39;" in page
 
 
 async def test_the_audit_log_lists_actions_newest_first_and_filters(server, admin):

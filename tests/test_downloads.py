@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 import numpy as np
 import pytest
+from babel.dates import format_datetime
 from PIL import Image
 from sqlalchemy import select
 
@@ -76,7 +77,9 @@ async def test_qr_code_decodes_to_a_link_that_downloads_the_stored_photo(server,
         assert response.headers["Referrer-Policy"] == "no-referrer"
     assert "Demo: Golden Hour Meadow" in page and "ArtBooth demo (generated), 2026" in page  # the credit
     expires = datetime.fromisoformat(body["expires_at"])
-    assert f"{expires.day} {expires:%B %Y, %H:%M} UTC" in page
+    # The expiry in UTC for the server, with the moment itself for the phone's script to show in local time.
+    assert f"{format_datetime(expires, 'medium', tzinfo=timezone.utc, locale='en')} UTC" in page
+    assert f'<time datetime="{expires:%Y-%m-%dT%H:%M:%S}' in page
     assert f'href="/p/{token}/download"' in page and f'href="/p/{token}/delete"' in page
 
     async with http.get(decoded + "/download") as response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -52,7 +53,13 @@ def _write_folder_artwork(folder: Path, grace_hopper: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def booth_settings(tmp_path_factory, models_dir, grace_hopper) -> Settings:
-    settings = loopback_settings(tmp_path_factory.mktemp("data"), models_dir, ARTBOOTH_KIOSK_COUNTDOWN_SECONDS="1")
+    settings = loopback_settings(
+        tmp_path_factory.mktemp("data"),
+        models_dir,
+        ARTBOOTH_KIOSK_COUNTDOWN_SECONDS="1",
+        # A booth server as museums run it: no public upload (the default, whatever the suite's servers use).
+        ARTBOOTH_PUBLIC_UPLOAD=str(Settings().public_upload),
+    )
     _write_folder_artwork(settings.resolved_artworks_dir, grace_hopper)
     return settings
 
@@ -62,10 +69,13 @@ async def server(booth_settings):
     async with running(booth_settings) as test_server:
         # Staff gave every demo hostile text in the dashboard too.
         catalogue = test_server.app[CATALOGUE_KEY]
-        for record in await catalogue.records():
+        for record in await catalogue.records(include_hidden=True):
             if record.spec.demo:
                 edit = ArtworkEdit(title=f"{record.spec.title} {HOSTILE}", artist=HOSTILE, year=HOSTILE[:60])
                 await catalogue.update(record.spec.id, edit, actor="test")
+        # The folder's artwork waits disabled: an enabled real artwork hides the demos these tests use
+        # (test_the_kiosk_page_uses_only_local_assets enables it while it reads the page).
+        await catalogue.update("script-test", ArtworkEdit(enabled=False), actor="test")
         yield test_server
 
 
@@ -129,14 +139,26 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
         browser = await _browser(playwright, *fake_camera_args(camera_file))
         try:
             page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-            as_booth = await _pair_in_browser(page, server, "booth-1")
-            # Every artwork is in the carousel, under its literal title, hostile text and all.
-            await page.click("#attract")
-            captions = await page.eval_on_selector_all("#carousel .artwork span", "spans => spans.map(s => s.textContent)")
-            offered = [record.spec.title for record in await server.app[CATALOGUE_KEY].offered_at("booth-1")]
-            assert captions == offered and len(offered) == 4 and all(HOSTILE.split()[0] in title for title in offered)
+            # The folder's artwork, enabled, is in the carousel (the demos step aside for a real artwork)
+            # under its literal title, hostile text and all; disabled again for the demo this test uses.
+            catalogue = server.app[CATALOGUE_KEY]
+            await catalogue.update("script-test", ArtworkEdit(enabled=True), actor="test")
+            try:
+                as_booth = await _pair_in_browser(page, server, "booth-1")
+                await page.click("#attract")
+                captions = await page.eval_on_selector_all("#carousel .artwork span", "spans => spans.map(s => s.textContent)")
+                offered = [record.spec.title for record in await catalogue.offered_at("booth-1")]
+            finally:
+                await catalogue.update("script-test", ArtworkEdit(enabled=False), actor="test")
+            assert captions == offered and len(offered) == 1 and all(HOSTILE.split()[0] in title for title in offered)
             assert any("\u2028" in title for title in captions)
+            # The attract screen offers every language in its own name; French opens the page again in French.
             await page.reload()
+            names = await page.eval_on_selector_all("#attract .language", "buttons => buttons.map(b => b.textContent)")
+            assert {"English", "Français", "Deutsch", "Español", "Italiano", "Nederlands", "日本語", "中文 (简体)"} <= set(names)
+            await page.click('#attract .language[data-language="fr"]')
+            await page.wait_for_function("document.documentElement.lang === 'fr'")
+            assert await page.text_content("#attract h1") == "Entrez dans un tableau"
             await _start_preview(page)
             await page.wait_for_function("document.getElementById('live').videoWidth > 0", timeout=30_000)
 
@@ -161,12 +183,64 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
 
             await page.click("#shoot")
             await page.wait_for_selector("#privacy.active")
+            assert "Nous conservons votre photo" in await page.text_content("#privacy p")
             await page.click("#agree")
             # The demos leave the look to the visitor (settings.look): two big buttons before the countdown.
+            assert await page.text_content("#look h2") == "Comment voulez-vous apparaître ?"
+            # From here the booth's timers run on Playwright's clock: waiting out the idle time costs nothing.
+            await page.clock.install()
             await page.click('#look [data-look="realistic"]')
             await page.wait_for_selector("#result.active", timeout=60_000)
             download_url = await page.evaluate("document.body.dataset.downloadUrl")
             qr_path = await page.get_attribute("#result-qr", "src")
+
+            # Longer than the idle time, the QR code is still there, counting down to the result time.
+            await page.clock.fast_forward((booth_settings.kiosk_idle_seconds + 5) * 1000)
+            assert await page.evaluate("document.body.dataset.screen") == "result"
+            left = await page.text_content("#result-countdown")
+            assert re.fullmatch(r"Cet écran se ferme dans (\d+) s", left), left
+            assert int(left.split()[-2]) <= booth_settings.kiosk_result_seconds - booth_settings.kiosk_idle_seconds - 4
+
+            # The phone opens the link in the language the visitor used at the booth, not the phone's.
+            phone = await browser.new_page(viewport={"width": 390, "height": 844}, locale="en-US")
+            await phone.goto(download_url)
+            assert await phone.evaluate("document.documentElement.lang") == "fr"
+            assert await phone.text_content("a.button") == "Télécharger la photo"
+            expiry = await phone.wait_for_selector("p.note time[title]")  # rewritten in the phone's own time
+            assert "UTC" not in await expiry.text_content()
+            delete_link = await phone.locator("p.delete a").bounding_box()
+            assert delete_link["height"] >= 44 and delete_link["width"] >= 44  # a thumb's target
+            await phone.close()
+
+            # "Reprendre la photo": straight back to the countdown, same painting and look, a new photo.
+            await page.click("#retake")
+            await page.wait_for_function(
+                "url => document.body.dataset.screen === 'result' && document.body.dataset.downloadUrl !== url",
+                arg=download_url,
+                timeout=60_000,
+            )
+
+            # "Terminé": the next visitor finds the booth in the museum's language.
+            await page.click("#done")
+            await page.wait_for_function("document.documentElement.lang === 'en' && document.body.dataset.screen === 'attract'")
+
+            # The server cannot be reached (a cable pulled): at its next heartbeat, brought forward on
+            # Playwright's clock, the booth says it is unavailable and a touch starts nothing.
+            await page.wait_for_function("document.body.dataset.server === 'reachable'")
+            booth_api = "**/api/kiosks/booth-1/**"
+            await page.route(booth_api, lambda route: route.abort("connectionrefused"))
+            await page.clock.fast_forward(booth_settings.kiosk_heartbeat_seconds * 1000)
+            await page.wait_for_selector("#unavailable", state="visible")
+            assert await page.text_content("#unavailable h2") == "This booth is temporarily unavailable"
+            assert await page.is_disabled("#shoot") and await page.is_disabled("#agree")
+            await page.mouse.click(960, 540)  # where a visitor touches to begin
+            assert await page.evaluate("document.body.dataset.screen") == "attract"
+            # The server answers again: the booth comes back by itself, at its next try, and a touch begins.
+            await page.unroute(booth_api)
+            await page.clock.fast_forward(3000)
+            await page.wait_for_selector("#unavailable", state="hidden")
+            await page.click("#attract")
+            await page.wait_for_selector("#choose.active")
 
             # A reload replaces the booth's connection: still one peer, and it is live.
             await page.reload()
@@ -226,7 +300,7 @@ async def test_the_booth_reconnects_by_itself_when_its_connection_drops_but_not_
     assert after["frames"] - before["frames"] > 20, "the new connection brings the preview back"
 
 
-async def test_no_camera_shows_a_message_not_a_blank_page(server):
+async def test_no_camera_shows_a_message_not_a_blank_page_and_staff_see_why(server):
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
@@ -234,26 +308,71 @@ async def test_no_camera_shows_a_message_not_a_blank_page(server):
         try:
             page = await browser.new_page()
             await _pair_in_browser(page, server, "booth-4")
+            # The booth finds out before any visitor comes, and says so with its heartbeat.
+            await page.wait_for_function("document.body.dataset.camera === 'missing'", timeout=15_000)
             await page.click("#attract")
             await page.click('#carousel [data-artwork="demo-golden-meadow"]')
             await page.wait_for_selector("#problem.active", timeout=15_000)
             title = await page.text_content("#problem-title")
+            text = await page.text_content("#problem-text")
         finally:
             await browser.close()
-    assert title in ("No camera is connected", "The camera is switched off for this screen", "The camera is not available")
+    # The visitor is sent to staff; staff get the diagnosis (Kiosks, Overview, the API's stats).
+    assert (title, text) == ("This booth's camera is not available", "Please ask the museum staff for help.")
+    assert server.app[BOOTHS_KEY].live_stats("booth-4")["camera"] == "missing"
+
+
+async def test_the_heartbeat_keeps_the_camera_state_and_refuses_others(server, booth):
+    for state in ("denied", "insecure", "ok"):
+        async with booth.post(server.make_url("/api/kiosks/booth-3/heartbeat"), json={"camera": state}) as response:
+            assert response.status == 200
+        assert server.app[BOOTHS_KEY].status("booth-3").camera == state
+    async with booth.post(server.make_url("/api/kiosks/booth-3/heartbeat"), json={"camera": "<b>broken</b>"}) as response:
+        assert response.status == 400 and "camera is one of" in (await response.json())["error"]
+    async with booth.post(server.make_url("/api/kiosks/booth-3/heartbeat")) as response:  # an older booth page: no body
+        assert response.status == 200
+
+
+async def test_the_public_upload_is_off_by_default_and_the_museum_page_shows_its_artworks(server, http):
+    assert Settings().public_upload is False
+    async with http.get(server.make_url("/")) as response:
+        page = await response.text()
+    assert "Demo: Golden Hour Meadow" in page and "<form" not in page and "Try it with a photo" not in page
+    # Staff's hostile titles are text on the museum's page, never markup.
+    assert HOSTILE not in page and "Demo: Golden Hour Meadow &lt;!--&lt;script&gt; &lt;/script&gt;" in page
+    for path in ("/compose", "/api/compose"):  # nobody's upload is stored
+        form = aiohttp.FormData({"artwork": "demo-golden-meadow"})
+        form.add_field("photo", b"\xff\xd8 a photo", filename="me.jpg", content_type="image/jpeg")
+        async with http.post(server.make_url(path), data=form) as response:
+            assert response.status == 404, path
+
+
+async def test_a_refused_capture_is_explained_in_the_booth_visitors_language(server, booth):
+    form = aiohttp.FormData({"artwork": "demo-golden-meadow"})
+    form.add_field("photo", b"not a photo", filename="still.jpg", content_type="image/jpeg")
+    url = server.make_url("/api/kiosks/booth-3/capture").with_query(lang="fr")
+    async with booth.post(url, data=form) as response:
+        body = await response.json()
+    assert (response.status, body["code"]) == (415, "not_an_image")
+    assert body["error"] == "L'image de la caméra n'est pas arrivée. Veuillez réessayer."
 
 
 async def test_the_kiosk_page_uses_only_local_assets(server, http, booth):
-    async with booth.get(server.make_url("/kiosk/booth-3")) as response:
-        assert response.status == 200
-        page = await response.text()
+    catalogue = server.app[CATALOGUE_KEY]
+    await catalogue.update("script-test", ArtworkEdit(enabled=True), actor="test")
+    try:
+        async with booth.get(server.make_url("/kiosk/booth-3")) as response:
+            assert response.status == 200
+            page = await response.text()
+    finally:
+        await catalogue.update("script-test", ArtworkEdit(enabled=False), actor="test")
     assert 'src="/static/kiosk.js"' in page and 'href="/static/kiosk.css"' in page
     assert "http://" not in page and "https://" not in page
     embedded = page.split('<script type="application/json" id="artworks">')[1].split("</script>")[0]
     # Nothing staff typed can end the script or open a comment in it; the JSON still reads back whole.
     assert not any(character in embedded for character in "<>&\u2028\u2029")
     artworks = json.loads(embedded)
-    assert {"demo-golden-meadow", "demo-velvet-studio", "script-test"} <= {a["id"] for a in artworks}
+    assert "script-test" in {a["id"] for a in artworks}
     hostile = next(a for a in artworks if a["id"] == "script-test")
     assert (hostile["title"], hostile["artist"]) == (f"Folder {HOSTILE}", f"Painter {HOSTILE}")
     for asset in ("/static/kiosk.js", "/static/kiosk.css"):

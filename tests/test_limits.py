@@ -317,6 +317,7 @@ async def test_a_flood_of_large_uploads_costs_bounded_memory_and_gives_it_back(t
         # On loopback every client is one address: let the flood through to the budget.
         "ARTBOOTH_PUBLIC_CONCURRENT_REQUESTS": "1000",
         "ARTBOOTH_MAX_CONNECTIONS_PER_ADDRESS": "1000",
+        "ARTBOOTH_PUBLIC_UPLOAD": "true",  # the flood goes to the public compose form, off by default
     }
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log_file:

@@ -5,6 +5,7 @@ fake camera against the real server on loopback."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import aiohttp
@@ -68,7 +69,7 @@ async def test_staff_set_an_artworks_look_and_strength_in_the_dashboard_and_nons
         page = await response.text()
     # The choice in words staff understand, the service's default named.
     for words in ("Service default (Visitor chooses)", "Realistic: colour and light only",
-                  "Painted: in the painting&#x27;s brushwork", "Visitor chooses"):
+                  "Painted: in the painting's brushwork", "Visitor chooses"):
         assert words in page
     form = await _editor_form(client, url)
     assert form["look"] == "" and form["stylize_strength"] == "" and "csrf_token" in form
@@ -88,7 +89,7 @@ async def test_staff_set_an_artworks_look_and_strength_in_the_dashboard_and_nons
 
     for field, typed, message in (
         ("look", "sepia", "The look must be one of realistic, painted, visitor"),
-        ("stylize_strength", "1.5", "The painted look&#x27;s strength must be a number from 0"),
+        ("stylize_strength", "1.5", "The painted look&#39;s strength must be a number from 0"),
         ("stylize_strength", "strong", "The painted strength must be a number from 0 to 1"),
     ):
         async with client.post(url, data=form | {field: typed}) as response:
@@ -133,7 +134,7 @@ async def test_try_it_shows_both_looks_where_the_visitor_chooses_with_the_score_
     tried = re.findall(r'<figure class="tried" data-look="([a-z]+)">.*?class="score-words">([^<]+)<.*?class="score">([0-9.]+)<', page, re.S)
     assert [look for look, _, _ in tried] == ["realistic", "painted"]
     for _, words, score in tried:
-        assert words == harmony_in_words(float(score)).replace("'", "&#x27;")
+        assert html.unescape(words) == harmony_in_words(float(score))
     # A fixed look tries just that one.
     async with client.post(f"{url}/try", data=form | {"look": "realistic"}) as response:
         page = await response.text()

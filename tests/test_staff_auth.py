@@ -353,7 +353,7 @@ async def test_five_failures_lock_a_username_for_15_minutes_whether_or_not_it_ex
         # Now even the right password is refused, unchecked, for 15 minutes.
         locked = await sign_in(browser, server, username, password)
         assert locked.status == 429 and "artbooth_staff" not in locked.set_cookies
-        assert "Too many failed sign-ins. Try again in 15 minutes." in locked.text
+        assert "Too many failed sign-ins. Try again in 15 min." in locked.text
         assert 890 <= int(locked.headers["Retry-After"]) <= 900
         locked_pages[username] = without_values(locked.text)
     assert locked_pages["ada"] == locked_pages["nobody"]

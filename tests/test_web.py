@@ -29,6 +29,7 @@ def module_settings(tmp_path_factory, models_dir) -> Settings:
             "ARTBOOTH_DATA_DIR": str(tmp_path_factory.mktemp("data")),
             "ARTBOOTH_MODELS_DIR": str(models_dir),
             "ARTBOOTH_PORT": "8765",
+            "ARTBOOTH_PUBLIC_UPLOAD": "true",  # the form and /api/compose are what this module tries
         }
     )
 
@@ -121,7 +122,7 @@ async def test_bad_uploads_get_clear_errors_not_server_errors(server, http, astr
 
 
 async def test_upload_over_the_size_limit_is_refused(settings, http, astronaut):
-    small = dataclasses.replace(settings, max_upload_bytes=20_000)
+    small = dataclasses.replace(settings, max_upload_bytes=20_000, public_upload=True)
     test_server = TestServer(create_app(small), host="127.0.0.1")
     await test_server.start_server()
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from db.images import THUMBNAIL_LONG_SIDE, thumbnail_jpeg
+from kiosk import tls
 from kiosk.artworks import ArtworkLibrary
 from kiosk.catalogue import ArtworkCatalogue
 from kiosk.errors import ArtBoothError
@@ -22,10 +23,13 @@ from kiosk.settings import Settings
 from kiosk.storage import Storage
 from kiosk.workers import ComposePool
 from pipeline.codec import decode_image
-from web import availability, dashboard, dashboard_artworks, dashboard_kiosks, kiosk, limits, pages, staff, tokens_page, visitor
+from web import availability, dashboard, dashboard_artworks, dashboard_kiosks, dashboard_museum, dashboard_privacy, kiosk, limits, staff, tls_page, tokens_page, visitor
 from web.api import problems
 from web.api import routes as api_routes
-from web.keys import CATALOGUE_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY, THUMBNAILS_KEY
+from web.artwork_json import spec_json
+from web.i18n import SHIPPED_LOCALES_DIR, Catalogues
+from web.keys import CATALOGUE_KEY, PAGES_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY, THUMBNAILS_KEY
+from web.templating import Pages
 from web.uploads import compose_upload, status_of
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[problems.middleware, limits.middleware, availability.middleware, staff.middleware],
     )
     app[SETTINGS_KEY] = settings
+    app[PAGES_KEY] = Pages(Catalogues([SHIPPED_LOCALES_DIR, settings.resolved_locales_dir]))
     limits.setup(app, settings)
     app[THUMBNAILS_KEY] = {}
     app.router.add_get("/", gallery_page)
@@ -54,9 +59,12 @@ def create_app(settings: Settings) -> web.Application:
     staff.add_routes(app.router)
     api_routes.add_routes(app.router)
     tokens_page.add_routes(app.router)
+    tls_page.add_routes(app.router)
     dashboard.add_routes(app.router)
     dashboard_artworks.setup(app)
     dashboard_kiosks.add_routes(app.router)
+    dashboard_museum.add_routes(app.router)
+    dashboard_privacy.add_routes(app.router)
     app.cleanup_ctx.append(dashboard.recent_problems)  # first: the start's own warnings are kept too
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_compose_pool)
@@ -98,6 +106,7 @@ async def _compose_pool(app: web.Application):
     await asyncio.get_running_loop().run_in_executor(None, ModelStore(settings).check_capture_models)
     pool = ComposePool(settings)
     app[POOL_KEY] = pool
+    await dashboard_museum.apply_identity(app)  # the museum's name and logo: on photos and pages
     await pool.warm_up()
     log.info("compose pool ready with %d worker(s)", settings.compose_workers)
     yield
@@ -105,12 +114,25 @@ async def _compose_pool(app: web.Application):
 
 
 async def gallery_page(request: web.Request) -> web.Response:
-    specs = await _offered_specs(request.app)
-    return web.Response(text=pages.gallery(specs), content_type="text/html")
+    return await _public_page(request, "gallery.html", specs=await _offered_specs(request.app), error=None)
+
+
+async def _public_page(request: web.Request, template: str, *, status: int = 200, **context: object) -> web.Response:
+    """The museum's page at / (with the public upload form where the setting allows it), in the visitor's language."""
+    settings, templates = request.app[SETTINGS_KEY], request.app[PAGES_KEY]
+    language = templates.language_of(request, settings.default_language)
+    html = templates.render(f"visitor/{template}", language, public_upload=settings.public_upload, **context)
+    return web.Response(text=html, content_type="text/html", status=status)
+
+
+def _require_public_upload(request: web.Request) -> None:
+    # Privacy by default: anyone's upload would be stored with a link, so the form exists only when staff turn it on.
+    if not request.app[SETTINGS_KEY].public_upload:
+        raise web.HTTPNotFound(text="The public upload form is turned off (setting public_upload).")
 
 
 async def artworks_api(request: web.Request) -> web.Response:
-    return web.json_response([pages.spec_json(spec) for spec in await _offered_specs(request.app)])
+    return web.json_response([spec_json(spec) for spec in await _offered_specs(request.app)])
 
 
 async def _offered_specs(app: web.Application):
@@ -139,6 +161,7 @@ def _make_thumbnail(path: Path, settings: Settings) -> bytes:
 
 
 async def compose_api(request: web.Request) -> web.Response:
+    _require_public_upload(request)
     outcome, saved = await compose_upload(request)
     if not outcome.ok:
         return web.json_response({"error": outcome.error, "code": outcome.error_code.name.lower()}, status=status_of(outcome))
@@ -154,11 +177,25 @@ async def compose_api(request: web.Request) -> web.Response:
 
 
 async def compose_page(request: web.Request) -> web.Response:
+    _require_public_upload(request)
     outcome, saved = await compose_upload(request)
     specs = await _offered_specs(request.app)
     if not outcome.ok:
-        return web.Response(text=pages.gallery(specs, error=outcome.error), content_type="text/html", status=status_of(outcome))
-    return web.Response(text=pages.result(outcome.report, outcome.encoded, specs, saved), content_type="text/html")
+        return await _public_page(request, "gallery.html", status=status_of(outcome), specs=specs, error=outcome.error)
+    report = outcome.report
+    return await _public_page(
+        request,
+        "result.html",
+        specs=specs,
+        spec=next((spec for spec in specs if spec.id == report["artwork"]), None),
+        artwork_id=str(report["artwork"]),
+        selected=str(report["artwork"]),
+        image_url="data:image/jpeg;base64," + base64.b64encode(outcome.encoded).decode("ascii"),
+        saved=saved,
+        people=int(report["people"]),
+        framing=str(report["framing"]),
+        timings=report["timings_ms"],
+    )
 
 
 def serve(settings: Settings) -> None:
@@ -176,9 +213,30 @@ async def _serve(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await runner.setup()  # the app's start: database opened and checked, artworks imported, workers warm
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        # After the start: the certificate names the public URL in effect, staff's dashboard value included.
+        served = runner.app[STORAGE_KEY].settings
+        ssl_context = await asyncio.to_thread(tls.server_context, served)
+        await web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context).start()
+        _warn_if_links_miss_the_scheme(served)
         # Only now: whoever waits for this line (a supervisor, a booth's start script) may send requests.
-        log.info("serving on http://%s:%d (public URL %s)", settings.host, settings.port, settings.resolved_public_url)
+        log.info(
+            "serving on %s://%s:%d (public URL %s)",
+            "https" if ssl_context else "http",
+            settings.host,
+            settings.port,
+            served.resolved_public_url,
+        )
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def _warn_if_links_miss_the_scheme(settings: Settings) -> None:
+    """An http:// public URL set by hand on a server that answers only HTTPS gives phones dead links.
+    (The other way round is a proxy in front that terminates HTTPS: tls = "off".)"""
+    if settings.serves_tls and settings.resolved_public_url.startswith("http://"):
+        log.warning(
+            "public_url %s is http:// but this server answers only HTTPS: download links and QR codes will not "
+            "open; make it https://",
+            settings.resolved_public_url,
+        )

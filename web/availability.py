@@ -12,7 +12,6 @@ Two causes are temporary rather than bugs, and each answer says it will pass:
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import logging
 import time
@@ -22,12 +21,12 @@ from aiohttp import web
 from sqlalchemy import exc as sa_exc
 
 from db.engine import DatabaseUnavailableError
-from web import pages
 from web.api.problems import in_api, problem_response
-from web.keys import SETTINGS_KEY
+from web.keys import PAGES_KEY, SETTINGS_KEY
 
 log = logging.getLogger(__name__)
 
+# The API's words for the two causes (pages say them in the caller's language: visitor/unavailable.html).
 DATABASE_UNAVAILABLE = (
     "ArtBooth cannot reach its database right now. Nothing you did caused this, and nothing was lost; "
     "please try again in a minute. If it lasts, tell the museum's staff."
@@ -74,12 +73,12 @@ def _raised_in_driver(error: BaseException) -> bool:
     return False
 
 
-def unavailable_html(title: str, message: str, *, headers: dict[str, str], back: str | None = None) -> web.Response:
-    body = f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(message)}</p>"
-    if back is not None:
-        body += f'\n<p><a href="{html.escape(back)}">Back</a></p>'
+def unavailable_html(request: web.Request, reason: str, *, headers: dict[str, str], back: str | None = None) -> web.Response:
+    """The 503 page for ``reason`` ("database" or "delete_pending"), in the caller's language."""
+    pages = request.app[PAGES_KEY]
+    language = pages.language_of(request, request.app[SETTINGS_KEY].default_language)
     return web.Response(
-        text=pages.layout(title, body, header='<span class="brand">ArtBooth</span>'),
+        text=pages.render("visitor/unavailable.html", language, reason=reason, back=back),
         content_type="text/html",
         status=503,
         headers={"Cache-Control": "no-store", **headers},
@@ -88,7 +87,7 @@ def unavailable_html(title: str, message: str, *, headers: dict[str, str], back:
 
 def delete_pending_html(request: web.Request, *, back: str | None = None) -> web.Response:
     """The 503 page of a delete that retention will finish; ``back`` links to where the user came from."""
-    return unavailable_html("Not finished yet", DELETE_PENDING, headers=retry_after(request), back=back)
+    return unavailable_html(request, "delete_pending", headers=retry_after(request), back=back)
 
 
 def _database_unavailable(request: web.Request) -> web.Response:
@@ -98,7 +97,7 @@ def _database_unavailable(request: web.Request) -> web.Response:
     if request.path == "/api" or request.path.startswith("/api/"):
         body = json.dumps({"error": DATABASE_UNAVAILABLE, "code": DATABASE_UNAVAILABLE_CODE})
         return web.Response(text=body, status=503, content_type="application/json", headers=headers)
-    return unavailable_html("Back in a moment", DATABASE_UNAVAILABLE, headers=headers)
+    return unavailable_html(request, "database", headers=headers)
 
 
 class _LogThrottle:

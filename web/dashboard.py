@@ -34,6 +34,7 @@ from kiosk.booths import ONLINE_HEARTBEATS
 from kiosk.catalogue import look_harmonization
 from kiosk.errors import ArtBoothError
 from kiosk.looks import Harmonization, LookError
+from kiosk.qr import qr_svg
 from kiosk.settings import DASHBOARD_FIELDS, Settings, SettingsError
 from kiosk.workers import PoolBusyError
 from pipeline.types import ReferenceMode
@@ -41,8 +42,8 @@ from web import availability
 from web import dashboard_pages as pages
 from web.dashboard_pages import KioskOnline, PhotoFilters, Problem, Viewer
 from web.keys import BOOTHS_KEY, CATALOGUE_KEY, POOL_KEY, STORAGE_KEY
-from web.pages import privacy_notice
 from web.staff import STAFF_AUTH_KEY, StaffIdentity, require_login, require_role
+from web.visitor_text import privacy_notice
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/staff/photos/{photo_id}/result.jpg", photo_result)
     router.add_get("/staff/photos/{photo_id}/delete", confirm_delete_page)
     router.add_post("/staff/photos/{photo_id}/delete", delete_photo)
+    router.add_post("/staff/photos/{photo_id}/links", new_link)
+    router.add_get("/staff/photos/{photo_id}/links/{link_id}/revoke", confirm_revoke_page)
     router.add_post("/staff/photos/{photo_id}/links/{link_id}/revoke", revoke_link)
     router.add_post("/staff/photos/{photo_id}/reharmonize", reharmonize)
     router.add_get("/staff/settings", settings_page)
@@ -132,10 +135,6 @@ def _now() -> datetime:
 
 def _viewer(identity: StaffIdentity) -> Viewer:
     return Viewer(username=identity.username, role=identity.role, csrf_token=identity.csrf_token)
-
-
-def _html(body: str, *, status: int = 200) -> web.Response:
-    return web.Response(text=body, content_type="text/html", status=status)
 
 
 def _redirect(location: str, notice: str) -> web.Response:
@@ -179,17 +178,22 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
     booths = request.app[BOOTHS_KEY]
     figures = await reports.overview(storage.sessions, now=_now())
     kiosks = [
-        KioskOnline(kiosk=kiosk, online=booths.online(kiosk.id), connected=booths.peers.stats(kiosk.id) is not None)
+        KioskOnline(
+            kiosk=kiosk,
+            online=booths.online(kiosk.id),
+            connected=booths.peers.stats(kiosk.id) is not None,
+            camera=booths.live_stats(kiosk.id)["camera"],
+        )
         for kiosk in await service.list_kiosks(storage.sessions)
     ]
-    body = pages.overview(
+    return pages.overview(
+        request,
         _viewer(identity),
         figures,
         kiosks,
         request.app[PROBLEMS_KEY].recent(),
         online_within_s=ONLINE_HEARTBEATS * storage.settings.kiosk_heartbeat_seconds,
     )
-    return _html(body)
 
 
 # --- Photos -----------------------------------------------------------------------------------------
@@ -236,7 +240,8 @@ async def photos_page(request: web.Request) -> web.StreamResponse:
         )
     links = await reports.links_of(storage.sessions, [photo.id for photo in found])
     artworks = {record.spec.id: record for record in await request.app[CATALOGUE_KEY].records(include_hidden=True)}
-    body = pages.photos(
+    return pages.photos(
+        request,
         _viewer(identity),
         found,
         total,
@@ -250,7 +255,6 @@ async def photos_page(request: web.Request) -> web.StreamResponse:
         notice=_notice(request),
         error=error,
     )
-    return _html(body, status=400 if error else 200)
 
 
 async def _photo_or_404(request: web.Request) -> service.PhotoInfo:
@@ -258,7 +262,7 @@ async def _photo_or_404(request: web.Request) -> service.PhotoInfo:
     identity = require_login(request)
     photo = await service.get_photo(request.app[STORAGE_KEY].sessions, request.match_info["photo_id"])
     if photo is None:
-        raise web.HTTPNotFound(text=pages.photo_not_found(_viewer(identity)), content_type="text/html")
+        raise web.HTTPNotFound(text=pages.photo_not_found(request, _viewer(identity)), content_type="text/html")
     return photo
 
 
@@ -267,10 +271,18 @@ async def _photo_detail(request: web.Request, photo: service.PhotoInfo, *, statu
     storage = request.app[STORAGE_KEY]
     links = (await reports.links_of(storage.sessions, [photo.id])).get(photo.id, [])
     artwork = await service.get_artwork(storage.sessions, photo.artwork_id)
-    body = pages.photo_detail(
-        _viewer(identity), photo, links, artwork, defaults=storage.settings, now=_now(), notice=_notice(request), error=error
+    return pages.photo_detail(
+        request,
+        _viewer(identity),
+        photo,
+        links,
+        artwork,
+        defaults=storage.settings,
+        now=_now(),
+        status=status,
+        notice=_notice(request),
+        error=error,
     )
-    return _html(body, status=status)
 
 
 async def photo_page(request: web.Request) -> web.StreamResponse:
@@ -297,7 +309,7 @@ async def confirm_delete_page(request: web.Request) -> web.StreamResponse:
     identity = require_login(request)
     photo = await _photo_or_404(request)
     artwork = await service.get_artwork(request.app[STORAGE_KEY].sessions, photo.artwork_id)
-    return _html(pages.confirm_delete(_viewer(identity), photo, artwork))
+    return pages.confirm_delete(request, _viewer(identity), photo, artwork)
 
 
 async def delete_photo(request: web.Request) -> web.StreamResponse:
@@ -312,20 +324,61 @@ async def delete_photo(request: web.Request) -> web.StreamResponse:
     return _redirect("/staff/photos", "deleted" if result is DeleteResult.DELETED else "gone")
 
 
+async def new_link(request: web.Request) -> web.StreamResponse:
+    """A new download link to the photo, shown with its QR code for the visitor to scan (a missed QR
+    code need not be a lost photo); the photo's other links are left as they are. Answered directly,
+    not redirected: the link's token must not travel in a URL of ours, and exists only now."""
+    identity = require_login(request)
+    storage = request.app[STORAGE_KEY]
+    photo = await _photo_or_404(request)
+    created = await service.create_link(
+        storage.sessions,
+        photo.id,
+        link_ttl=timedelta(hours=storage.settings.download_link_hours),
+        actor=identity.username,
+        now=_now(),
+    )
+    if created is None:
+        return _redirect("/staff/photos", "gone")
+    link, token = created
+    url = storage.download_url(token)
+    log.info("%s made a new download link %d for photo %s", identity.username, link.id, photo.id)
+    qr = (await asyncio.to_thread(qr_svg, url)).decode("utf-8")  # encoding is CPU work: off the event loop
+    artwork = await service.get_artwork(storage.sessions, photo.artwork_id)
+    return pages.new_link(request, _viewer(identity), photo, artwork, link, url=url, qr=qr)
+
+
+async def _link_of_photo(request: web.Request) -> service.LinkInfo:
+    """The download link the URL names, of the photo it names; else a 404 to raise."""
+    photo_id = request.match_info["photo_id"]
+    try:
+        link_id = int(request.match_info["link_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    links = (await reports.links_of(request.app[STORAGE_KEY].sessions, [photo_id])).get(photo_id, [])
+    link = next((link for link in links if link.id == link_id), None)
+    if link is None:
+        raise web.HTTPNotFound(text="no such link for this photo")
+    return link
+
+
+async def confirm_revoke_page(request: web.Request) -> web.StreamResponse:
+    """Withdrawing a link is asked once more: the visitor's QR code stops working for good."""
+    identity = require_login(request)
+    photo = await _photo_or_404(request)
+    link = await _link_of_photo(request)
+    back = _safe_back(request.query.get("back"), f"/staff/photos/{photo.id}")
+    artwork = await service.get_artwork(request.app[STORAGE_KEY].sessions, photo.artwork_id)
+    return pages.confirm_revoke(request, _viewer(identity), photo, artwork, link, back=back)
+
+
 async def revoke_link(request: web.Request) -> web.StreamResponse:
     identity = require_login(request)
     storage = request.app[STORAGE_KEY]
     photo_id = request.match_info["photo_id"]
     form = await _form(request)
     back = _safe_back(form.get("back"), f"/staff/photos/{photo_id}")
-    try:
-        link_id = int(request.match_info["link_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
-    # Only a link of this photo: the URL names both.
-    links = (await reports.links_of(storage.sessions, [photo_id])).get(photo_id, [])
-    if not any(link.id == link_id for link in links):
-        raise web.HTTPNotFound(text="no such link for this photo")
+    link_id = (await _link_of_photo(request)).id  # only a link of this photo: the URL names both
     revoked = await service.revoke_link(storage.sessions, link_id, actor=identity.username, now=_now())
     return _redirect(back, "revoked" if revoked else "revoked-already")
 
@@ -419,11 +472,16 @@ async def _settings_form(request: web.Request, *, status: int = 200, error: str 
     identity = require_role(request, StaffRole.ADMIN)
     storage = request.app[STORAGE_KEY]
     generated = privacy_notice(dataclasses.replace(storage.settings, privacy_notice=""))
-    body = pages.settings_page(
-        _viewer(identity), storage.settings, storage.loaded_settings, generated_privacy=generated,
-        notice=_notice(request), error=error,
+    return pages.settings_page(
+        request,
+        _viewer(identity),
+        storage.settings,
+        storage.loaded_settings,
+        generated_privacy=generated,
+        status=status,
+        notice=_notice(request),
+        error=error,
     )
-    return _html(body, status=status)
 
 
 async def settings_page(request: web.Request) -> web.StreamResponse:
@@ -490,8 +548,9 @@ async def _users_form(
 ) -> web.Response:
     identity = require_role(request, StaffRole.ADMIN)
     users = await staff_db.list_users(request.app[STORAGE_KEY].sessions)
-    body = pages.users_page(_viewer(identity), users, notice=_notice(request), error=error, typed_username=typed_username)
-    return _html(body, status=status)
+    return pages.users_page(
+        request, _viewer(identity), users, status=status, notice=_notice(request), error=error, typed_username=typed_username
+    )
 
 
 async def users_page(request: web.Request) -> web.StreamResponse:
@@ -604,7 +663,8 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         entries, total = await reports.list_audit(
             sessions, action=action or None, actor=actor or None, limit=AUDIT_PER_PAGE, offset=(page - 1) * AUDIT_PER_PAGE
         )
-    body = pages.audit_page(
+    return pages.audit_page(
+        request,
         _viewer(identity),
         entries,
         total,
@@ -613,6 +673,6 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         actor=actor,
         page=page,
         pages=_pages(total, AUDIT_PER_PAGE),
+        status=400 if error else 200,
         error=error,
     )
-    return _html(body, status=400 if error else 200)

@@ -15,7 +15,6 @@ import collections
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 
 from aiohttp import web
@@ -24,19 +23,21 @@ from db.images import thumbnail_jpeg
 from db.models import StaffRole
 from db.service import ArtworkRecord
 from kiosk.artworks import DEMO_KEY_PREFIX, FOLDER_KEY_PREFIX
-from kiosk.catalogue import KEEP, TEXT_LIMITS, ArtworkEdit, look_harmonization
+from kiosk.catalogue import KEEP, TEXT_LIMITS, ArtworkEdit, demos_hidden, look_harmonization
 from kiosk.errors import ArtBoothError, ArtworkNotFoundError, ExitCode, InvalidEditError, exit_code_for
 from kiosk.looks import offered_look
-from kiosk.settings import LOOKS, Settings
+from kiosk.settings import LOOKS
 from kiosk.workers import ComposeOutcome, PoolBusyError
 from pipeline.codec import decode_image, encode_image
 from pipeline.errors import PipelineError
-from pipeline.types import Framing, ReferenceMode
+from pipeline.types import Framing
 from web.artwork_uploads import refuse_small_artwork
 from web.keys import CATALOGUE_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY
 from web.score_words import harmony_in_words
 from web.staff import StaffIdentity, require_login, requires
-from web.staff_pages import CSRF_FIELD, dashboard_page
+from web import staff_pages
+from web.staff_pages import Viewer
+from web.staff_text import FRAMING_LABELS, LOOK_LABELS, REFERENCE_LABELS, REGION_LABELS
 from web.uploads import UploadRefusedError, read_file, read_form, status_for
 
 SECTION = "/staff/artworks"
@@ -46,30 +47,13 @@ EDITOR_LONG_SIDE = 1200
 TRIES_KEPT = 8
 # Editor images kept in memory (a few hundred kB each).
 PREVIEWS_KEPT = 32
-# The regions drawn in the editor: the three framings' boxes and the harmonization reference.
+# The regions drawn in the editor: the three framings' boxes and the harmonization reference
+# (their labels: web/staff_text.py REGION_LABELS).
 REFERENCE = "reference"
-REGIONS = (
-    (Framing.CLOSE_UP.value, "Close-up"),
-    (Framing.HALF_BODY.value, "Half body"),
-    (Framing.FULL_BODY.value, "Full body"),
-    (REFERENCE, "Reference region"),
-)
+REGIONS = (Framing.CLOSE_UP.value, Framing.HALF_BODY.value, Framing.FULL_BODY.value, REFERENCE)
 COORDINATES = ("x0", "y0", "x1", "y1")
 # The source of artworks whose image is in the photo store; only those can be deleted.
-DASHBOARD = "Dashboard"
-REFERENCE_LABELS = {
-    ReferenceMode.ARTWORK.value: "the complete artwork",
-    ReferenceMode.RING.value: "a ring around the placement box",
-    ReferenceMode.REGION.value: "the reference region drawn here",
-}
-# The looks an artwork offers (kiosk/looks.py), in staff's words; "" (no look of its own): the service's.
-LOOK_LABELS = {
-    "realistic": "Realistic: colour and light only",
-    "painted": "Painted: in the painting's brushwork",
-    "visitor": "Visitor chooses",
-}
-# A photo's look, in a caption.
-LOOK_NAMES = {"realistic": "Realistic", "painted": "Painted"}
+DASHBOARD = "dashboard"
 
 
 @dataclass
@@ -103,120 +87,26 @@ def setup(app: web.Application) -> None:
 # --- rendering -------------------------------------------------------------------------------------
 
 
-def _html(body: str, *, status: int = 200) -> web.Response:
-    return web.Response(text=body, content_type="text/html", status=status)
-
-
 def _redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def _csrf(identity: StaffIdentity) -> str:
-    return f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(identity.csrf_token)}">'
-
-
-def _page(identity: StaffIdentity, title: str, body: str, *, status: int = 200) -> web.Response:
-    return _html(
-        dashboard_page(
-            title,
-            body,
-            username=identity.username,
-            is_admin=identity.role is StaffRole.ADMIN,
-            csrf_token=identity.csrf_token,
-            section=SECTION,
-        ),
-        status=status,
-    )
-
-
-def _alert(error: str | None) -> str:
-    return f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-
-
-def _notice(text: str | None) -> str:
-    return f'<p class="notice" role="status">{escape(text)}</p>' if text else ""
+def _viewer(identity: StaffIdentity) -> Viewer:
+    return Viewer(username=identity.username, role=identity.role, csrf_token=identity.csrf_token)
 
 
 def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
 
 
-def _source_label(record: ArtworkRecord) -> str:
+def _source(record: ArtworkRecord) -> str:
+    """Where the artwork comes from: a key of web.staff_text.ARTWORK_SOURCES."""
     if record.image_key.startswith(DEMO_KEY_PREFIX):
-        return "Demo"
+        return "demo"
     if record.image_key.startswith(FOLDER_KEY_PREFIX):
-        return "Artworks folder"
+        return "folder"
     # Uploaded here, or a folder or demo artwork edited here (its image was then copied into the store).
-    return "Demo, edited here" if record.spec.demo else DASHBOARD
-
-
-def _credit(record: ArtworkRecord) -> str:
-    spec = record.spec
-    return escape(spec.artist) + (f", {escape(spec.year)}" if spec.year else "")
-
-
-def _list_body(identity: StaffIdentity, records: list[ArtworkRecord], *, error: str | None, form: dict[str, str]) -> str:
-    admin = identity.role is StaffRole.ADMIN
-    rows = []
-    for index, record in enumerate(records):
-        spec = record.spec
-        url = f"{SECTION}/{escape(spec.id)}"
-        states = [_source_label(record)]
-        if not record.enabled:
-            states.append("Disabled")
-        if not record.available:
-            states.append("Files missing")
-        actions = ""
-        if admin:
-            moves = "".join(
-                f'<form method="post" action="{url}/move">{_csrf(identity)}'
-                f'<input type="hidden" name="direction" value="{direction}">'
-                f'<button type="submit" class="small"{" disabled" if not allowed else ""} '
-                f'aria-label="Move {escape(spec.title)} {direction}">{symbol}</button></form>'
-                for direction, symbol, allowed in (("up", "↑", index > 0), ("down", "↓", index < len(records) - 1))
-            )
-            toggle = (
-                f'<form method="post" action="{url}/enabled">{_csrf(identity)}'
-                f'<input type="hidden" name="enabled" value="{"0" if record.enabled else "1"}">'
-                f'<button type="submit" class="small">{"Disable" if record.enabled else "Enable"}</button></form>'
-            )
-            removal = (
-                ""
-                if _source_label(record) != DASHBOARD
-                else f'<a class="button small danger" href="{url}/delete">Delete</a>'
-            )
-            actions = f'<td class="actions">{moves}{toggle}{removal}</td>'
-        rows.append(
-            f"""<tr data-artwork="{escape(spec.id)}"{' class="disabled"' if not record.enabled else ""}>
-  <td><img class="thumb" src="{url}/image.jpg" alt="" loading="lazy"></td>
-  <td><a href="{url}"><strong>{escape(spec.title)}</strong></a><br><span class="credit">{_credit(record)}</span></td>
-  <td>{escape(", ".join(states))}</td>
-  {actions}
-</tr>"""
-        )
-    upload_form = ""
-    if admin:
-        upload_form = f"""<form class="panel" method="post" action="{SECTION}" enctype="multipart/form-data">
-  <h2>Add an artwork</h2>
-  {_csrf(identity)}
-  <label>Image <input type="file" name="image" accept="image/*" required></label>
-  <label>Title <input name="title" value="{escape(form.get('title', ''))}" maxlength="{TEXT_LIMITS['title']}" required></label>
-  <label>Artist <input name="artist" value="{escape(form.get('artist', ''))}" maxlength="{TEXT_LIMITS['artist']}"></label>
-  <label>Year <input name="year" value="{escape(form.get('year', ''))}" maxlength="{TEXT_LIMITS['year']}"></label>
-  <p class="note">JPEG, PNG, WebP or TIFF. After the upload, draw where visitors stand in it.</p>
-  <button type="submit">Upload</button>
-</form>"""
-    note = "" if admin else '<p class="note">Only administrators can change artworks.</p>'
-    return f"""<h1>Artworks</h1>
-{_alert(error)}{note}
-<p class="note">Kiosks offer the enabled artworks in this order (or the ones chosen for them on the Kiosks page).</p>
-<table class="artworks">
-<thead><tr><th></th><th>Artwork</th><th>Source</th>{'<th>Change</th>' if admin else ''}</tr></thead>
-<tbody>
-{''.join(rows)}
-</tbody>
-</table>
-{upload_form}"""
+    return "demo-edited" if record.spec.demo else DASHBOARD
 
 
 def _number(value: object) -> str:
@@ -248,7 +138,7 @@ def _form_values(form: Any) -> dict[str, Any]:
         "year": str(form.get("year", "")),
         "reference_mode": str(form.get("reference_mode", "")),
         "enabled": "enabled" in form,
-        "boxes": {name: [str(form.get(f"{name}-{c}", "")) for c in COORDINATES] for name, _ in REGIONS},
+        "boxes": {name: [str(form.get(f"{name}-{c}", "")) for c in COORDINATES] for name in REGIONS},
         "look": str(form.get("look", "")),
         "stylize_strength": str(form.get("stylize_strength", "")),
     }
@@ -260,130 +150,8 @@ class TryResult:
     framing: str
     people: int
     score: float | None
-    sample: str
+    sample: str  # "sample": the sample portrait; "yours": the photo staff attached
     look: str
-
-
-def _look_fields(values: dict[str, Any], settings: Settings, off: str) -> str:
-    """The artwork's look and painted strength; empty: the service's settings, named in the choice."""
-    default = f"Service default ({LOOK_LABELS[settings.look].split(':')[0]})"
-    options = "".join(
-        f'<option value="{value}"{" selected" if values["look"] == value else ""}>{escape(label)}</option>'
-        for value, label in {"": default, **LOOK_LABELS}.items()
-    )
-    return f"""<label>Look <select name="look"{off}>{options}</select></label>
-    <label>Painted strength, 0 to 1 <input type="number" name="stylize_strength" min="0" max="1" step="0.05"
-      value="{escape(values['stylize_strength'])}" placeholder="service default, {_number(settings.stylize_strength)}"
-      title="0: the photo as taken, 1: fully in the painting's brushwork; empty: the service's default"{off}></label>"""
-
-
-def _tried_figure(tried: TryResult, title: str) -> str:
-    if tried.score is None:
-        score = "no harmony score (harmonization is switched off)"
-    else:
-        score = (
-            f'<strong class="score-words">{escape(harmony_in_words(tried.score))}</strong> '
-            f'<span class="note">(harmony score <span class="score">{tried.score:.2f}</span>)</span>'
-        )
-    people = f"{tried.people} {'person' if tried.people == 1 else 'people'}"
-    look = LOOK_NAMES[tried.look]
-    return f"""<figure class="tried" data-look="{tried.look}">
-  <img src="{escape(tried.image_url)}" alt="{escape(tried.sample)}, placed in {escape(title)}, {look.lower()}">
-  <figcaption><strong class="look">{look}</strong>: {escape(tried.sample)}, {people}, framed as
-  <strong class="framing">{escape(tried.framing)}</strong>. {score}.</figcaption>
-</figure>"""
-
-
-def _editor_body(
-    identity: StaffIdentity,
-    record: ArtworkRecord,
-    values: dict[str, Any],
-    *,
-    settings: Settings,
-    error: str | None = None,
-    notice: str | None = None,
-    tried: Sequence[TryResult] = (),
-) -> str:
-    admin = identity.role is StaffRole.ADMIN
-    spec = record.spec
-    url = f"{SECTION}/{escape(spec.id)}"
-    off = "" if admin else " disabled"
-    choices = "".join(
-        f'<label class="region-choice region-{name}"><input type="radio" name="draw" value="{name}"'
-        f'{" checked" if name == Framing.CLOSE_UP.value else ""}{off}> {escape(label)}</label>'
-        for name, label in REGIONS
-    )
-    boxes = "".join(
-        f'<div class="box region-{name}" data-region="{name}" data-label="{escape(label)}" hidden></div>'
-        for name, label in REGIONS
-    )
-    coordinate_rows = "".join(
-        f'<tr data-region="{name}"><th scope="row">{escape(label)}</th>'
-        + "".join(
-            f'<td><input type="number" name="{name}-{c}" aria-label="{escape(label)} {c}" min="0" max="1" step="0.0001" '
-            f'value="{escape(values["boxes"].get(name, [""] * 4)[i])}"'
-            f'{" required" if name != REFERENCE else ""}{off}></td>'
-            for i, c in enumerate(COORDINATES)
-        )
-        + "</tr>"
-        for name, label in REGIONS
-    )
-    modes = "".join(
-        f'<option value="{mode}"{" selected" if values["reference_mode"] == mode else ""}>{escape(label)}</option>'
-        for mode, label in REFERENCE_LABELS.items()
-    )
-    buttons = ""
-    if admin:
-        buttons = f"""<div class="buttons">
-  <button type="submit">Save</button>
-</div>
-<fieldset class="try">
-  <legend>Try it</legend>
-  <p class="note">Places a sample portrait (or the photo you choose) in the artwork with the boxes and look as
-  they are on this page, saved or not (both looks when the visitor chooses). Nothing is stored.</p>
-  <label>Photo of a person (optional) <input type="file" name="photo" accept="image/*"></label>
-  <button type="submit" formaction="{url}/try" class="secondary">Try it</button>
-</fieldset>"""
-    result = ""
-    if tried:
-        figures = "".join(_tried_figure(one, spec.title) for one in tried)
-        result = f'<div class="tries" id="tried">{figures}</div>'
-    missing = '<p class="error">This artwork\'s files are missing from the artworks folder; kiosks do not offer it.</p>'
-    state = "" if record.available else missing
-    return f"""<p><a href="{SECTION}">← All artworks</a></p>
-<h1>{escape(spec.title)}</h1>
-{_alert(error)}{_notice(notice)}{state}
-{result}
-<form class="artwork-editor" method="post" action="{url}" enctype="multipart/form-data">
-  {_csrf(identity)}
-  <div class="fields">
-    <label>Title <input name="title" value="{escape(values['title'])}" maxlength="{TEXT_LIMITS['title']}" required{off}></label>
-    <label>Artist <input name="artist" value="{escape(values['artist'])}" maxlength="{TEXT_LIMITS['artist']}"{off}></label>
-    <label>Year <input name="year" value="{escape(values['year'])}" maxlength="{TEXT_LIMITS['year']}"{off}></label>
-    <label>Colours match <select name="reference_mode"{off}>{modes}</select></label>
-    {_look_fields(values, settings, off)}
-    <label class="check"><input type="checkbox" name="enabled" value="1"{" checked" if values["enabled"] else ""}{off}> Offered at the kiosks</label>
-  </div>
-  <fieldset class="regions">
-    <legend>Where visitors stand</legend>
-    <p class="note">Each framing has its box: the visitor is scaled into it and stands on its bottom edge
-    (a bust is cut by it). {'Choose a box, then drag across the painting to draw it.' if admin else ''}
-    The reference region is the part of the painting whose colours and light the visitor takes on.</p>
-    <div class="region-choices">{choices}</div>
-    <div class="drawing" data-readonly="{'false' if admin else 'true'}">
-      <img src="{url}/image.jpg" alt="{escape(spec.title)}" draggable="false">
-      {boxes}
-    </div>
-    <table class="coordinates">
-      <thead><tr><th></th><th>left (x0)</th><th>top (y0)</th><th>right (x1)</th><th>bottom (y1)</th></tr></thead>
-      <tbody>{coordinate_rows}</tbody>
-    </table>
-    <p class="note">Fractions of the image's width and height, 0 to 1, from its top-left corner.
-    Leave the reference region empty to have none.</p>
-  </fieldset>
-  {buttons}
-</form>
-<script src="/static/artwork_editor.js"></script>"""
 
 
 def _editor(
@@ -393,25 +161,48 @@ def _editor(
     values: dict[str, Any],
     *,
     status: int = 200,
-    **kwargs: Any,
+    error: str | None = None,
+    notice: str | None = None,
+    tried: Sequence[TryResult] = (),
 ) -> web.Response:
     # The settings in effect (dashboard values included): the "Service default" names the current one.
     settings = request.app[STORAGE_KEY].settings
-    body = _editor_body(identity, record, values, settings=settings, **kwargs)
-    return _page(identity, record.spec.title, body, status=status)
+    gettext = lambda message: staff_pages.gettext(request, message)  # noqa: E731
+    return staff_pages.html(
+        request,
+        "staff/artwork.html",
+        viewer=_viewer(identity),
+        section=SECTION,
+        status=status,
+        record=record,
+        values=values,
+        settings=settings,
+        default_look=LOOK_LABELS[settings.look],
+        default_stylize_strength=_number(settings.stylize_strength),
+        regions=REGIONS,
+        reference=REFERENCE,
+        coordinates=COORDINATES,
+        reference_modes=list(REFERENCE_LABELS.items()),
+        looks=list(LOOK_LABELS.items()),
+        text_limits=TEXT_LIMITS,
+        tried=[(one, harmony_in_words(one.score, gettext), FRAMING_LABELS.get(one.framing, one.framing)) for one in tried],
+        error=error,
+        notice=notice,
+    )
 
 
 # --- reading the forms --------------------------------------------------------------------------------
 
 
-def _coordinates(form: Any, name: str, label: str) -> list[float] | None:
+def _coordinates(form: Any, name: str) -> list[float] | None:
     typed = [str(form.get(f"{name}-{c}", "")).strip() for c in COORDINATES]
     if name == REFERENCE and not any(typed):
         return None
     try:
         return [float(value) for value in typed]
     except ValueError:
-        raise InvalidEditError(f"the {label.lower()} needs four numbers from 0 to 1 (left, top, right, bottom)") from None
+        label = REGION_LABELS[name].lower()
+        raise InvalidEditError(f"the {label} needs four numbers from 0 to 1 (left, top, right, bottom)") from None
 
 
 def _stylize_strength(form: Any) -> float | None | object:
@@ -433,8 +224,8 @@ def _edit_from(form: Any) -> ArtworkEdit:
         title=str(form.get("title", "")),
         artist=str(form.get("artist", "")),
         year=str(form.get("year", "")),
-        boxes={name: _coordinates(form, name, label) for name, label in REGIONS if name != REFERENCE},
-        reference_region=_coordinates(form, REFERENCE, "Reference region"),
+        boxes={name: _coordinates(form, name) for name in REGIONS if name != REFERENCE},
+        reference_region=_coordinates(form, REFERENCE),
         reference_mode=str(form.get("reference_mode", "")) or None,
         enabled="enabled" in form,
         look=(str(form.get("look", "")) or None) if "look" in form else KEEP,
@@ -462,7 +253,19 @@ async def _list(
     form: dict[str, str] | None = None,
 ) -> web.Response:
     records = await request.app[CATALOGUE_KEY].records(include_hidden=True)
-    return _page(identity, "Artworks", _list_body(identity, records, error=error, form=form or {}), status=status)
+    return staff_pages.html(
+        request,
+        "staff/artworks.html",
+        viewer=_viewer(identity),
+        section=SECTION,
+        status=status,
+        records=[(record, _source(record)) for record in records],
+        dashboard=DASHBOARD,
+        demos_hidden=demos_hidden(records),
+        text_limits=TEXT_LIMITS,
+        error=error,
+        form=form or {},
+    )
 
 
 async def list_page(request: web.Request) -> web.StreamResponse:
@@ -532,11 +335,11 @@ async def try_it(request: web.Request) -> web.StreamResponse:
         draft = await catalogue.draft(record.spec.id, _edit_from(form))
         source = await catalogue.source_of(draft)
         if isinstance(photo, web.FileField) and (photo_bytes := await read_file(photo)):
-            sample = "Your photo"
+            sample = "yours"
         else:
             if pages.sample_portrait is None:
                 pages.sample_portrait = await asyncio.to_thread(_sample_portrait)
-            photo_bytes, sample = pages.sample_portrait, "The sample portrait"
+            photo_bytes, sample = pages.sample_portrait, "sample"
         # Where the visitor chooses, staff see both choices; one after the other, so Try it takes
         # one worker at a time from the booths.
         offers_choice = offered_look(draft.look, settings) == "visitor"
@@ -619,17 +422,7 @@ async def confirm_delete(request: web.Request) -> web.StreamResponse:
     """A deletion is asked once more on its own page: the Delete button sits beside Disable in the list."""
     identity = require_login(request)
     record = await _record(request)
-    url = f"{SECTION}/{escape(record.spec.id)}"
-    body = f"""<h1>Delete {escape(record.spec.title)}?</h1>
-<figure><img class="thumb" src="{url}/image.jpg" alt="The artwork to delete"></figure>
-<p>The artwork and its image are deleted at once and no kiosk offers it any more. This cannot be undone;
-to take it off the kiosks for a while, disable it instead.</p>
-<form class="confirm" method="post" action="{url}/delete">
-  {_csrf(identity)}
-  <button type="submit" class="danger">Delete the artwork</button>
-  <a href="{SECTION}">Cancel</a>
-</form>"""
-    return _page(identity, f"Delete {record.spec.title}", body)
+    return staff_pages.html(request, "staff/artwork_delete.html", viewer=_viewer(identity), section=SECTION, record=record)
 
 
 @requires(StaffRole.ADMIN)

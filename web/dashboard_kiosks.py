@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
-from html import escape
 
 from aiohttp import web
+from markupsafe import Markup
 
 from db import booths as booth_access
 from db import service
 from db.models import StaffRole
-from db.service import ArtworkRecord, KioskRecord
+from db.service import KioskRecord
 from kiosk.auth import new_token, token_digest
 from kiosk.errors import ArtBoothError, KioskNotFoundError
 from kiosk.qr import qr_svg
 from web.keys import BOOTHS_KEY, CATALOGUE_KEY, STORAGE_KEY
 from web.staff import StaffIdentity, require_login, requires
-from web.staff_pages import CSRF_FIELD, dashboard_page
+from web import staff_pages
+from web.staff_pages import Viewer
 
 SECTION = "/staff/kiosks"
 
@@ -40,132 +41,30 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post(SECTION + "/{kiosk_id}/revoke", revoke)
 
 
-def _csrf(identity: StaffIdentity) -> str:
-    return f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(identity.csrf_token)}">'
-
-
 def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
 
 
-def _ago(seconds: float) -> str:
+def _viewer(identity: StaffIdentity) -> Viewer:
+    return Viewer(username=identity.username, role=identity.role, csrf_token=identity.csrf_token)
+
+
+def _ago(seconds: float) -> tuple[str, int]:
+    """How long ago, as (unit, number): "s", "min" or "h"."""
     if seconds < 90:
-        return f"{seconds:.0f} s ago"
+        return "s", round(seconds)
     if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.0f} h ago"
+        return "min", round(seconds / 60)
+    return "h", round(seconds / 3600)
 
 
-def _status(request: web.Request, kiosk: KioskRecord) -> str:
+def _booth(request: web.Request, kiosk: KioskRecord) -> dict[str, object]:
+    """What the page shows of one booth: the record, this server's live figures, how long ago it was seen."""
     stats = request.app[BOOTHS_KEY].live_stats(kiosk.id)
-    online = stats["online"]
+    ago = None
     if kiosk.last_seen is not None:
-        age = (datetime.now(timezone.utc) - kiosk.last_seen).total_seconds()
-        last = f"last seen {kiosk.last_seen:%Y-%m-%d %H:%M:%S} UTC ({_ago(max(age, 0.0))})"
-    else:
-        last = "never seen: open its page on the booth"
-    preview = stats["preview"]
-    rows = [
-        ("Captures since this server started", f"{stats['captures']} ({stats['failures']} failed)"),
-    ]
-    if preview is not None:
-        rows += [
-            ("Preview connection", str(preview.get("connection", ""))),
-            ("Camera frames in / out", f"{preview['fps_in']:.1f} / {preview['fps_out']:.1f} fps"),
-            ("Frames dropped", str(preview["drops"])),
-            ("Processing", f"{preview['processing_ms_p50']:.0f} ms (p95 {preview['processing_ms_p95']:.0f} ms)"),
-        ]
-    table = "".join(f"<tr><th>{escape(name)}</th><td>{escape(value)}</td></tr>" for name, value in rows)
-    state = '<span class="online">Online</span>' if online else '<span class="offline">Offline</span>'
-    live = " · live preview running" if preview is not None else ""
-    return f'<p class="status">{state} · {escape(last)}{live}</p><table class="stats">{table}</table>'
-
-
-def _pairing(identity: StaffIdentity, kiosk: KioskRecord) -> str:
-    action = f"{SECTION}/{escape(kiosk.id)}"
-    if kiosk.paired_at is None:
-        state = '<span class="offline">Not paired</span>: its screen is refused until you pair it.'
-        revoke = ""
-    else:
-        state = f"Paired {kiosk.paired_at:%Y-%m-%d %H:%M} UTC."
-        revoke = (
-            f'<form class="inline" method="post" action="{action}/revoke">{_csrf(identity)}'
-            '<button type="submit" class="danger">Revoke its pairing</button></form>'
-        )
-    return (
-        f'<p class="pairing">{state}</p><div class="pairing-actions">'
-        f'<form class="inline" method="post" action="{action}/pair">{_csrf(identity)}'
-        f'<button type="submit">Pair this booth</button></form>{revoke}</div>'
-    )
-
-
-def _artwork_choices(records: list[ArtworkRecord], chosen: set[str]) -> str:
-    return "".join(
-        f'<label class="check"><input type="checkbox" name="artworks" value="{escape(r.spec.id)}"'
-        f'{" checked" if r.spec.id in chosen else ""}> {escape(r.spec.title)}'
-        f'{" (disabled)" if not r.enabled else ""}</label>'
-        for r in records
-    )
-
-
-def _body(
-    request: web.Request,
-    identity: StaffIdentity,
-    kiosks: list[KioskRecord],
-    records: list[ArtworkRecord],
-    *,
-    error: str | None,
-    error_for: str | None,
-    form: dict[str, str],
-) -> str:
-    sections = []
-    for kiosk in kiosks:
-        alert = f'<p class="error" role="alert">{escape(error)}</p>' if error and error_for == kiosk.id else ""
-        offered = (
-            f"{len(kiosk.artwork_ids)} chosen artwork{'s' if len(kiosk.artwork_ids) != 1 else ''}"
-            if kiosk.artwork_ids
-            else "every enabled artwork"
-        )
-        sections.append(
-            f"""<section class="kiosk" id="kiosk-{escape(kiosk.id)}" data-kiosk="{escape(kiosk.id)}">
-  <h2>{escape(kiosk.name)} <span class="kiosk-id">{escape(kiosk.id)}</span></h2>
-  {alert}
-  <p>{escape(kiosk.location) or '<span class="note">No location given.</span>'} · offers {escape(offered)} ·
-  <a href="/kiosk/{escape(kiosk.id)}" target="_blank" rel="noopener">Open the kiosk page</a></p>
-  {_status(request, kiosk)}
-  {_pairing(identity, kiosk)}
-  <details>
-    <summary>Change its name, location or artworks</summary>
-    <form class="panel" method="post" action="{SECTION}/{escape(kiosk.id)}">
-      {_csrf(identity)}
-      <label>Name <input name="name" value="{escape(kiosk.name)}" maxlength="200" required></label>
-      <label>Location <input name="location" value="{escape(kiosk.location)}" maxlength="300"></label>
-      <fieldset class="choices"><legend>Artworks it offers</legend>
-        <p class="note">None ticked: every enabled artwork. Disabled ones are not offered until enabled again.</p>
-        {_artwork_choices(records, set(kiosk.artwork_ids))}
-      </fieldset>
-      <button type="submit">Save</button>
-    </form>
-  </details>
-</section>"""
-        )
-    register_alert = f'<p class="error" role="alert">{escape(error)}</p>' if error and error_for is None else ""
-    listing = "".join(sections) or '<p class="note">No kiosk yet. Register one below, then pair its screen.</p>'
-    return f"""<h1>Kiosks</h1>
-<p class="note">Status as of this page's loading (<a href="{SECTION}">refresh</a>). A booth's screen works once
-it is registered here and paired: "Pair this booth" shows a one-time link to open on the booth's screen.</p>
-{listing}
-{register_alert}
-<form class="panel" method="post" action="{SECTION}">
-  <h2>Register a kiosk</h2>
-  {_csrf(identity)}
-  <label>Id <input name="id" value="{escape(form.get('id', ''))}" pattern="[a-z0-9][a-z0-9\\-]{{0,63}}" maxlength="64" required
-    autocapitalize="none"></label>
-  <p class="note">Lowercase letters, digits and dashes, e.g. <code>east-wing-1</code>: the booth opens /kiosk/<em>id</em>.</p>
-  <label>Name <input name="name" value="{escape(form.get('name', ''))}" maxlength="200"></label>
-  <label>Location <input name="location" value="{escape(form.get('location', ''))}" maxlength="300"></label>
-  <button type="submit">Register</button>
-</form>"""
+        ago = _ago(max((datetime.now(timezone.utc) - kiosk.last_seen).total_seconds(), 0.0))
+    return {"kiosk": kiosk, "stats": stats, "preview": stats["preview"], "ago": ago}
 
 
 async def _page(
@@ -179,20 +78,18 @@ async def _page(
 ) -> web.Response:
     kiosks = await service.list_kiosks(request.app[STORAGE_KEY].sessions)
     records = await request.app[CATALOGUE_KEY].records(include_hidden=True)
-    body = _body(request, identity, kiosks, records, error=error, error_for=error_for, form=form or {})
-    return _section_page("Kiosks", body, identity, status=status)
-
-
-def _section_page(title: str, body: str, identity: StaffIdentity, *, status: int = 200) -> web.Response:
-    page = dashboard_page(
-        title,
-        body,
-        username=identity.username,
-        is_admin=identity.role is StaffRole.ADMIN,
-        csrf_token=identity.csrf_token,
+    return staff_pages.html(
+        request,
+        "staff/kiosks.html",
+        viewer=_viewer(identity),
         section=SECTION,
+        status=status,
+        booths=[_booth(request, kiosk) for kiosk in kiosks],
+        records=records,
+        error=error,
+        error_for=error_for,
+        form=form or {},
     )
-    return web.Response(text=page, content_type="text/html", status=status)
 
 
 async def kiosks_page(request: web.Request) -> web.StreamResponse:
@@ -264,15 +161,18 @@ async def start_pairing(request: web.Request) -> web.StreamResponse:
     link = f"{settings.resolved_public_url}/kiosk/{kiosk_id}/pair?code={code}"
     # Inline SVG: the staff pages' Content-Security-Policy allows no data: images.
     qr = (await asyncio.to_thread(qr_svg, link)).decode("utf-8")  # encoding is CPU work: off the event loop
-    body = f"""<h1>Pair the booth {escape(kiosk_id)}</h1>
-<p>Open this link <strong>on the booth's screen</strong> (type it, or scan the code with the booth's camera app)
-and choose "Pair this screen" there. Whichever browser confirms it becomes the booth, so do not confirm it here.</p>
-<p class="pairing-link"><a href="{escape(link)}" rel="noreferrer" target="_blank"><code>{escape(link)}</code></a></p>
-<div class="qr pairing-qr" role="img" aria-label="QR code of the pairing link">{qr}</div>
-<p class="note">The link works once, until {expires_at:%H:%M} UTC ({settings.kiosk_pairing_minutes} minutes). A screen
-paired with this booth before keeps working until the new one is paired; then it is cut off.</p>
-<p><a class="button" href="{SECTION}#kiosk-{escape(kiosk_id)}">Back to the kiosks</a></p>"""
-    return _section_page("Pair a booth", body, identity)
+    return staff_pages.html(
+        request,
+        "staff/kiosk_pairing.html",
+        viewer=_viewer(identity),
+        section=SECTION,
+        kiosk_id=kiosk_id,
+        link=link,
+        # Our own QR encoder's SVG (kiosk/qr.py) of our own link: markup, not data.
+        qr=Markup(qr),
+        expires_at=expires_at,
+        minutes=settings.kiosk_pairing_minutes,
+    )
 
 
 @requires(StaffRole.OPERATOR)

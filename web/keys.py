@@ -9,6 +9,7 @@ from kiosk.catalogue import ArtworkCatalogue
 from kiosk.settings import Settings
 from kiosk.storage import Storage
 from kiosk.workers import ComposePool
+from web.templating import Pages
 
 # The settings the service started with (defaults, file, environment). Those staff may change in the
 # dashboard (kiosk.settings.DASHBOARD_FIELDS) are read from app[STORAGE_KEY].settings, which is
@@ -19,3 +20,5 @@ CATALOGUE_KEY = web.AppKey("catalogue", ArtworkCatalogue)
 POOL_KEY = web.AppKey("pool", ComposePool)
 THUMBNAILS_KEY = web.AppKey("thumbnails", dict)
 BOOTHS_KEY = web.AppKey("booths", Booths)
+# Templates and languages (web/templating.py, web/i18n.py): app[PAGES_KEY].render(template, language, ...).
+PAGES_KEY = web.AppKey("pages", Pages)

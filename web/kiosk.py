@@ -32,16 +32,18 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
 
 from aiohttp import hdrs, web
 
 from db import booths as booth_access
+from db import examples as examples_db
 from db.models import StaffRole
 from db.service import KIOSK_ID
+from db.store import StoredFileMissingError
 from kiosk.auth import looks_like_token, new_token, role_allows, same_token, token_digest
-from kiosk.booths import Booths
+from kiosk.booths import CAMERA_STATES, Booths
 from kiosk.catalogue import look_harmonization
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
 from kiosk.looks import LookError, offered_look
@@ -50,8 +52,9 @@ from pipeline.codec import encode_image
 from streaming.ice import include_loopback_candidates
 from streaming.preview import PreviewModels
 from streaming.sessions import KioskPeers, OfferError
-from web import pages
-from web.keys import BOOTHS_KEY, CATALOGUE_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY
+from web import visitor_text
+from web.keys import BOOTHS_KEY, CATALOGUE_KEY, PAGES_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY
+from web.artwork_json import spec_json
 from web.staff import CSRF_HEADER, CSRF_MESSAGE, STATE_CHANGING, StaffIdentity, cookie_is_secure, staff_identity
 from web.uploads import BUSY_RETRY_AFTER_S, UploadRefusedError, compose_and_store, read_file, read_form, status_for
 
@@ -64,18 +67,16 @@ BOOTH_HEADER = "X-ArtBooth-Booth"
 # revoke it or pair the booth again. Without an age the booth would be unpaired by every reboot.
 BOOTH_COOKIE_MAX_AGE_S = 400 * 24 * 3600
 
-# What a visitor sees when a capture fails for a reason that is not theirs to fix.
-FRIENDLY_RETRY = "Sorry, that did not work. Please try again."
-BUSY_MESSAGE = "The booth is busy making other photos. Please try again in a few seconds."
-NOT_A_PHOTO_MESSAGE = "The camera's picture did not come through. Please try again."
-# Messages a visitor can act on, by error kind; anything else gets FRIENDLY_RETRY.
+# What a visitor sees when a capture fails (web/visitor_text.py, translated into the booth's language):
+# messages a visitor can act on, by error kind; anything else gets FRIENDLY_RETRY.
+FRIENDLY_RETRY = visitor_text.FRIENDLY_RETRY
 _VISITOR_MESSAGES = {
-    ExitCode.NO_PERSON: "We could not see you. Step into the frame and try again.",
-    ExitCode.ARTWORK_NOT_FOUND: "This artwork is no longer available. Please choose another one.",
-    ExitCode.NOT_AN_IMAGE: NOT_A_PHOTO_MESSAGE,
-    ExitCode.TRUNCATED_IMAGE: NOT_A_PHOTO_MESSAGE,
-    ExitCode.EMPTY_FILE: NOT_A_PHOTO_MESSAGE,
-    ExitCode.IMAGE_TOO_LARGE: "The camera's picture is too large for this booth. Please ask the museum staff for help.",
+    ExitCode.NO_PERSON: visitor_text.NO_PERSON_MESSAGE,
+    ExitCode.ARTWORK_NOT_FOUND: visitor_text.ARTWORK_GONE_MESSAGE,
+    ExitCode.NOT_AN_IMAGE: visitor_text.NOT_A_PHOTO_MESSAGE,
+    ExitCode.TRUNCATED_IMAGE: visitor_text.NOT_A_PHOTO_MESSAGE,
+    ExitCode.EMPTY_FILE: visitor_text.NOT_A_PHOTO_MESSAGE,
+    ExitCode.IMAGE_TOO_LARGE: visitor_text.TOO_LARGE_MESSAGE,
 }
 NOT_PAIRED_MESSAGE = "this booth's screen is not paired: staff pair it from the Kiosks page of the staff dashboard"
 WRONG_BOOTH_MESSAGE = (
@@ -93,6 +94,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/kiosks/{kiosk}/capture", capture)
     router.add_post("/api/kiosks/{kiosk}/heartbeat", heartbeat)
     router.add_get("/api/kiosks/{kiosk}/stats", stats)
+    router.add_get("/api/kiosks/{kiosk}/examples/{photo}.jpg", example_photo)
 
 
 async def live_preview(app: web.Application):
@@ -223,11 +225,21 @@ def _set_booth_cookies(request: web.Request, response: web.StreamResponse, kiosk
 
 
 # No other site may frame the booth's pages, and they post forms only here. (Scripts are not
-# restricted: the browser tests evaluate their probes in the page; pages.script_json keeps data inert.)
+# restricted: the browser tests evaluate their probes in the page; Jinja2's tojson keeps data inert.)
 BOOTH_PAGE_POLICY = "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 
-def _page(html: str, *, status: int = 200) -> web.Response:
+def booth_language(request: web.Request) -> str:
+    """The language the booth's visitor chose (``?lang=`` on the page, ``language`` in a capture's
+    form), else the museum's default: a booth is a shared screen, its browser's languages are not
+    the visitor's."""
+    settings = request.app[SETTINGS_KEY]
+    catalogues = request.app[PAGES_KEY].catalogues
+    return catalogues.known(request.query.get("lang")) or catalogues.known(settings.default_language) or "en"
+
+
+def _page(request: web.Request, template: str, *, status: int = 200, **context: object) -> web.Response:
+    html = request.app[PAGES_KEY].render(f"visitor/{template}", booth_language(request), **context)
     # The pairing code and a staff user's CSRF token appear in these pages: never cached, never referred.
     return web.Response(
         text=html,
@@ -250,19 +262,63 @@ async def kiosk_page(request: web.Request) -> web.Response:
         # The API answers 401 whether or not the kiosk exists; the page tells staff which step is missing.
         status = refusal.status if refusal.registered else 404
         reason = str(refusal) if refusal.registered else f"no kiosk {kiosk_id!r} is registered yet"
-        return _page(pages.booth_not_set_up(kiosk_id, reason), status=status)
+        return _not_set_up(request, kiosk_id, reason, status=status)
     await _touch(request, kiosk_id, caller)
     # Only the artworks staff chose for this kiosk, when they chose some.
     specs = [record.spec for record in await request.app[CATALOGUE_KEY].offered_at(kiosk_id)]
     # The settings in effect: the privacy notice follows staff's changes without a restart.
+    settings = request.app[STORAGE_KEY].settings
+    pages, language = request.app[PAGES_KEY], booth_language(request)
     return _page(
-        pages.kiosk(
-            kiosk_id,
-            specs,
-            request.app[STORAGE_KEY].settings,
-            staff_csrf_token=caller.staff.csrf_token if caller.staff is not None else None,
-        )
+        request,
+        "booth.html",
+        kiosk_id=kiosk_id,
+        settings=settings,
+        default_language=pages.catalogues.known(settings.default_language) or "en",
+        artworks=[spec_json(spec) for spec in specs],
+        text=visitor_text.booth_script_text(pages, language),
+        privacy_notice=visitor_text.privacy_notice(settings, pages, language),
+        example_photos=[f"/api/kiosks/{kiosk_id}/examples/{photo_id}.jpg" for photo_id in await _examples(request, kiosk_id)],
+        staff_csrf_token=caller.staff.csrf_token if caller.staff is not None else None,
     )
+
+
+async def _examples(request: web.Request, kiosk_id: str) -> dict[str, str]:
+    """The example photos the booth's attract screen may show now (photo id -> result key); none
+    unless staff allow them (setting attract_example_photos)."""
+    settings = request.app[STORAGE_KEY].settings
+    if not settings.attract_example_photos:
+        return {}
+    days = settings.photo_retention_days
+    return await examples_db.example_photos(
+        request.app[STORAGE_KEY].sessions,
+        kiosk_id,
+        taken_since=datetime.now(timezone.utc) - timedelta(days=days) if days > 0 else None,
+        limit=settings.attract_example_count,
+    )
+
+
+async def example_photo(request: web.Request) -> web.Response:
+    """One of the booth's example photos, for its attract screen only: the paired booth (or staff)
+    get it while it is one of the examples; any other photo, or with examples off, is not found."""
+    kiosk_id, _ = await _api_caller(request)
+    not_found = web.HTTPNotFound(text=json.dumps({"error": "no such example photo"}), content_type="application/json")
+    result_key = (await _examples(request, kiosk_id)).get(request.match_info["photo"])
+    if result_key is None:
+        raise not_found
+    try:
+        body = await request.app[STORAGE_KEY].store.get(result_key)
+    except StoredFileMissingError:  # deleted a moment ago
+        raise not_found from None
+    # A visitor's photo: kept by no cache, so it is gone from the booth once it stops being an example.
+    return web.Response(body=body, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+def _not_set_up(request: web.Request, kiosk_id: str, reason: str, *, status: int) -> web.Response:
+    """What an unknown, unpaired or revoked booth's screen shows: that staff must set it up, and how
+    (``reason``, in English, is for staff)."""
+    reason = reason[:1].upper() + reason[1:] + ("" if reason.endswith(".") else ".")
+    return _page(request, "booth_not_set_up.html", status=status, kiosk_id=kiosk_id, reason=reason)
 
 
 async def pairing_page(request: web.Request) -> web.Response:
@@ -271,8 +327,8 @@ async def pairing_page(request: web.Request) -> web.Response:
     kiosk_id = _kiosk_id(request)
     code = request.query.get("code", "")
     if not looks_like_token(code):
-        return _page(pages.booth_not_set_up(kiosk_id, "this pairing link is incomplete: copy all of it"), status=400)
-    return _page(pages.booth_pairing(kiosk_id, code))
+        return _not_set_up(request, kiosk_id, "this pairing link is incomplete: copy all of it", status=400)
+    return _page(request, "booth_pairing.html", kiosk_id=kiosk_id, code=code)
 
 
 async def pair(request: web.Request) -> web.Response:
@@ -281,7 +337,7 @@ async def pair(request: web.Request) -> web.Response:
     try:
         code = (await read_form(request)).get("code")
     except UploadRefusedError as exc:
-        return _page(pages.booth_not_set_up(kiosk_id, str(exc)), status=status_for(exc.exit_code))
+        return _not_set_up(request, kiosk_id, str(exc), status=status_for(exc.exit_code))
     credential = new_token()
     paired = looks_like_token(code) and await booth_access.complete_pairing(
         request.app[STORAGE_KEY].sessions,
@@ -293,7 +349,7 @@ async def pair(request: web.Request) -> web.Response:
     if not paired:
         log.warning("refused pairing booth %s from %s: wrong, used or expired code", kiosk_id, request.remote)
         message = "this pairing link has expired or was used already: ask staff for a new one"
-        return _page(pages.booth_not_set_up(kiosk_id, message), status=403)
+        return _not_set_up(request, kiosk_id, message, status=403)
     # A screen paired before (another one, or this one's earlier pairing) loses its live preview now.
     await request.app[BOOTHS_KEY].disconnect(kiosk_id)
     log.info("booth %s paired from %s", kiosk_id, request.remote)
@@ -345,13 +401,18 @@ async def capture(request: web.Request) -> web.Response:
     booths = request.app[BOOTHS_KEY]
     status = booths.status(kiosk_id)
     if status.capturing:
-        return _problem(409, "A photo is already being made. One moment, please.", code="capturing")
+        return _problem(409, _say(request, visitor_text.ALREADY_CAPTURING_MESSAGE), code="capturing")
     status.capturing = True
     try:
         await _touch(request, kiosk_id, caller)
         return await _capture(request, kiosk_id, booths)
     finally:
         status.capturing = False
+
+
+def _say(request: web.Request, message: str) -> str:
+    """A message for the visitor, in the language the booth sent (``?lang=``)."""
+    return request.app[PAGES_KEY].gettext(booth_language(request), message)
 
 
 def _busy(message: str) -> web.Response:
@@ -364,6 +425,7 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
         form = await read_form(request)
     except UploadRefusedError as exc:
         message = _VISITOR_MESSAGES[ExitCode.IMAGE_TOO_LARGE] if exc.exit_code is ExitCode.IMAGE_TOO_LARGE else FRIENDLY_RETRY
+        message = _say(request, message)
         log.warning("capture at kiosk %s refused: %s", kiosk_id, exc)
         return _problem(status_for(exc.exit_code), message, code=exc.exit_code.name.lower())
     artwork_id = form.get("artwork")
@@ -379,7 +441,7 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
     else:
         frame = booths.peers.latest_frame(kiosk_id)
         if frame is None:
-            return _problem(409, "The camera is not connected yet. Please try again in a moment.", code="no_camera")
+            return _problem(409, _say(request, visitor_text.CAMERA_NOT_CONNECTED_MESSAGE), code="no_camera")
         photo_bytes = await asyncio.get_running_loop().run_in_executor(booths.executor, encode_image, frame, ".jpg")
     status = booths.status(kiosk_id)
     # The visitor now looks at the "processing" screen: the preview's cores go to the capture.
@@ -392,15 +454,20 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
         )
         source = await catalogue.source_of(record)
         outcome, saved = await compose_and_store(
-            request.app, photo_bytes, source, kiosk_id=kiosk_id, harmonization=harmonization
+            request.app,
+            photo_bytes,
+            source,
+            kiosk_id=kiosk_id,
+            harmonization=harmonization,
+            language=booth_language(request),
         )
         if not outcome.ok:
             status.failures += 1
             code = outcome.error_code
-            return _problem(status_for(code), _VISITOR_MESSAGES.get(code, FRIENDLY_RETRY), code=code.name.lower())
+            return _problem(status_for(code), _say(request, _VISITOR_MESSAGES.get(code, FRIENDLY_RETRY)), code=code.name.lower())
     except PoolBusyError:
         status.failures += 1
-        return _busy(BUSY_MESSAGE)
+        return _busy(_say(request, visitor_text.BUSY_MESSAGE))
     except LookError as exc:
         # Not the visitor's doing (kiosk.js sends one of the looks): say what was wrong, for whoever debugs it.
         return _problem(400, str(exc), code="bad_look")
@@ -409,8 +476,8 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
         log.warning("capture at kiosk %s failed: %s", kiosk_id, exc)
         code = exit_code_for(exc)
         if code is ExitCode.ARTWORK_NOT_FOUND:
-            return _problem(404, _VISITOR_MESSAGES[code], code=code.name.lower())
-        return _busy(FRIENDLY_RETRY)
+            return _problem(404, _say(request, _VISITOR_MESSAGES[code]), code=code.name.lower())
+        return _busy(_say(request, FRIENDLY_RETRY))
     finally:
         booths.peers.pause_rendering(kiosk_id, False)
     status.captures += 1
@@ -445,7 +512,13 @@ def _size_json(size: tuple[int, int] | None) -> dict[str, int] | None:
 
 
 async def heartbeat(request: web.Request) -> web.Response:
+    """The booth is alive; its body (optional) says how its camera is, for staff: {"camera": "ok"}."""
     kiosk_id, caller = await _api_caller(request)
+    camera = (await _json_body(request)).get("camera") if request.can_read_body else None
+    if camera is not None and camera not in CAMERA_STATES:
+        return _problem(400, f"camera is one of {', '.join(CAMERA_STATES)}")
+    if camera is not None and caller.is_booth:  # staff trying the booth's page are not the booth
+        request.app[BOOTHS_KEY].status(kiosk_id).camera = camera
     await _touch(request, kiosk_id, caller)
     return web.json_response({"kiosk": kiosk_id, "connected": request.app[BOOTHS_KEY].peers.stats(kiosk_id) is not None})
 

@@ -41,6 +41,7 @@ from db.service import SessionFactory
 from db.staff import StaffUser, UserExistsError
 from kiosk.auth import (
     MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
     InvalidUsernameError,
     KeyedLocks,
     LockoutPolicy,
@@ -58,7 +59,7 @@ from kiosk.auth import (
     token_digest,
 )
 from kiosk.settings import Settings
-from web import staff_pages
+from web import staff_pages, staff_text
 from web.api.problems import Problem, problem_response
 from web.keys import STORAGE_KEY
 from web.staff_pages import CSRF_FIELD
@@ -81,12 +82,10 @@ API_DOCUMENT = "/api/v1/openapi.json"
 # The only paths under SESSION_AREAS answered without a session or token.
 PUBLIC_PATHS = frozenset({"/staff", LOGIN, API_DOCUMENT})
 
-FAILED_MESSAGE = "Wrong username or password."
-CSRF_MESSAGE = (
-    "This request did not come from an ArtBooth staff page (its security token is missing or wrong). "
-    "Reload the page and try again."
-)
-FORM_EXPIRED_MESSAGE = "This form had expired. Please try again."
+# Their words are in web/staff_text.py (the staff catalogue translates them on the staff pages).
+FAILED_MESSAGE = staff_text.FAILED_MESSAGE
+CSRF_MESSAGE = staff_text.CSRF_MESSAGE
+FORM_EXPIRED_MESSAGE = staff_text.FORM_EXPIRED_MESSAGE
 
 # Staff pages must not be cached, framed by other sites, or leak their URLs.
 SECURITY_HEADERS = {
@@ -448,7 +447,7 @@ def _unreadable_form(request: web.Request, refused: UploadRefusedError) -> web.R
     else:
         reason = str(refused)
         message = f"{reason[0].upper()}{reason[1:]}. Go back, reload the page and try again."
-    return _html(staff_pages.refused(message), status=status)
+    return staff_pages.html(request, "staff/refused.html", message=message, status=status)
 
 
 def _secured(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
@@ -489,7 +488,7 @@ async def _authenticate_token(request: web.Request) -> web.Response | None:
 def _refusal(request: web.Request, status: int, message: str) -> web.Response:
     if _is_api(request):
         return problem_response(request, status, message, code="csrf_token_missing")
-    return _html(staff_pages.refused(message), status=status)
+    return staff_pages.html(request, "staff/refused.html", message=message, status=status)
 
 
 async def staff_identity(request: web.Request) -> StaffIdentity | None:
@@ -532,10 +531,13 @@ def require_role(request: web.Request, role: StaffRole) -> StaffIdentity:
             role.value,
             identity.role.value,
         )
-        message = f"This needs the {role.value} role; you are signed in as {identity.role.value}. Ask an administrator."
         if _is_api(request):
-            raise Problem(403, message, code="role_too_small")
-        raise web.HTTPForbidden(text=staff_pages.refused(message), content_type="text/html")
+            raise Problem(403, staff_text.ROLE_MESSAGE % {"needed": role.value, "held": identity.role.value}, code="role_too_small")
+        translated = staff_pages.gettext(request, staff_text.ROLE_MESSAGE) % {
+            "needed": staff_pages.gettext(request, staff_text.ROLE_LABELS[role.value]),
+            "held": staff_pages.gettext(request, staff_text.ROLE_LABELS[identity.role.value]),
+        }
+        raise web.HTTPForbidden(text=staff_pages.render(request, "staff/refused.html", message=translated), content_type="text/html")
     return identity
 
 
@@ -610,10 +612,6 @@ def _login_csrf_ok(request: web.Request, form) -> bool:  # noqa: ANN001 - aiohtt
     return looks_like_token(cookie) and same_token(form.get(CSRF_FIELD), cookie)
 
 
-def _html(body: str, *, status: int = 200) -> web.Response:
-    return web.Response(text=body, content_type="text/html", status=status)
-
-
 def _redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
@@ -651,14 +649,14 @@ async def _login_form(
     request: web.Request, *, status: int = 200, error: str | None = None, username: str = "", next_path: str = ""
 ) -> web.Response:
     token, new = _login_csrf_token(request)
-    response = _html(
-        staff_pages.login(
-            csrf_token=token,
-            error=error,
-            username=username,
-            next_path=next_path,
-            setup_pending=await request.app[STAFF_AUTH_KEY].setup_still_open(),
-        ),
+    response = staff_pages.html(
+        request,
+        "staff/login.html",
+        csrf_token=token,
+        error=error,
+        username=username,
+        next_path=next_path,
+        setup_pending=await request.app[STAFF_AUTH_KEY].setup_still_open(),
         status=status,
     )
     if new:
@@ -698,7 +696,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         response = await _login_form(
             request,
             status=429,
-            error=f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            error=staff_pages.gettext(request, staff_text.LOCKED_MESSAGE) % {"minutes": minutes},
             username=username,
             next_path=next_path,
         )
@@ -715,16 +713,23 @@ async def logout(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _not_found() -> web.Response:
-    return _html(staff_pages.not_found(), status=404)
+def _not_found(request: web.Request) -> web.Response:
+    return staff_pages.html(request, "staff/not_found.html", status=404)
 
 
 def _setup_form(
     request: web.Request, setup_token: str, *, status: int = 200, error: str | None = None, username: str = ""
 ) -> web.Response:
     token, new = _login_csrf_token(request)
-    response = _html(
-        staff_pages.setup(setup_token=setup_token, csrf_token=token, error=error, username=username), status=status
+    response = staff_pages.html(
+        request,
+        "staff/setup.html",
+        setup_token=setup_token,
+        csrf_token=token,
+        error=error,
+        username=username,
+        min_password_length=MIN_PASSWORD_LENGTH,
+        status=status,
     )
     if new:
         _set_cookie(request, response, LOGIN_CSRF_COOKIE, token)
@@ -735,7 +740,7 @@ async def setup_page(request: web.Request) -> web.StreamResponse:
     auth = request.app[STAFF_AUTH_KEY]
     setup_token = request.query.get("token", "")
     if not auth.setup.matches(setup_token) or not await auth.setup_still_open():
-        return _not_found()
+        return _not_found(request)
     return _setup_form(request, setup_token)
 
 
@@ -747,21 +752,21 @@ async def setup(request: web.Request) -> web.StreamResponse:
         return _unreadable_form(request, exc)
     setup_token = form.get("token")
     if not auth.setup.matches(setup_token) or not await auth.setup_still_open():
-        return _not_found()
+        return _not_found(request)
     username, password, again = (form.get(name) for name in ("username", "password", "password_again"))
     if not _login_csrf_ok(request, form):
         log.warning("refused a setup form from %s without its CSRF token", _client_ip(request))
         return _setup_form(request, setup_token, status=403, error=FORM_EXPIRED_MESSAGE)
     if not all(isinstance(value, str) for value in (username, password, again)):
-        return _setup_form(request, setup_token, status=400, error="Fill in every field.")
+        return _setup_form(request, setup_token, status=400, error=staff_text.FILL_IN_MESSAGE)
     if password != again:
-        return _setup_form(request, setup_token, status=400, error="The two passwords differ.", username=username)
+        return _setup_form(request, setup_token, status=400, error=staff_text.PASSWORDS_DIFFER_MESSAGE, username=username)
     try:
         created = await auth.complete_setup(setup_token, username, password, _client_ip(request))
     except (InvalidUsernameError, WeakPasswordError, UserExistsError) as exc:
         return _setup_form(request, setup_token, status=400, error=f"{str(exc)[0].upper()}{str(exc)[1:]}.", username=username)
     if created is None:
-        return _not_found()
+        return _not_found(request)
     _, session_token = created
     response = _redirect(HOME)
     _set_cookie(request, response, SESSION_COOKIE, session_token)

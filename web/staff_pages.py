@@ -1,107 +1,57 @@
-"""Server-rendered staff pages: sign-in, first-start setup, and the dashboard's layout (its
-sections are in web/dashboard_pages.py). Every value from data is escaped; every asset is local."""
+"""Staff pages from the templates under web/templates/staff/ (each extends staff/base.html, the
+dashboard's layout and navigation), in the language the request asks for: ``?lang=``, the language
+cookie, the browser's Accept-Language, else the museum's default language."""
 
 from __future__ import annotations
 
-from html import escape
+from dataclasses import dataclass
 
-from kiosk.auth import MIN_PASSWORD_LENGTH, USERNAME_RULE
-from web.pages import layout
+from aiohttp import web
+
+from db.models import StaffRole
+from web.keys import PAGES_KEY, SETTINGS_KEY
+from web.staff_text import SECTIONS
 
 CSRF_FIELD = "csrf_token"
 
 
-# The dashboard's sections: (path, label, admin only).
-SECTIONS = (
-    ("/staff/", "Overview", False),
-    ("/staff/artworks", "Artworks", False),
-    ("/staff/photos", "Photos", False),
-    ("/staff/kiosks", "Kiosks", False),
-    ("/staff/settings", "Settings", True),
-    ("/staff/users", "Users", True),
-    ("/staff/tokens", "API tokens", True),
-    ("/staff/audit", "Audit log", True),
-)
+@dataclass(frozen=True)
+class Viewer:
+    """Who a signed-in page is for: what the layout needs to draw the navigation and its forms."""
+
+    username: str
+    role: StaffRole
+    csrf_token: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is StaffRole.ADMIN
 
 
-def dashboard_page(title: str, body: str, *, username: str, is_admin: bool, csrf_token: str, section: str) -> str:
-    """A signed-in staff page: the sections' navigation (``section`` is the current one's path) above ``body``."""
-    current = ' aria-current="page"'
-    links = "".join(
-        f'<a href="{path}"{current if path == section else ""}>{escape(label)}</a>'
-        for path, label, admin_only in SECTIONS
-        if is_admin or not admin_only
+def language(request: web.Request) -> str:
+    return request.app[PAGES_KEY].language_of(request, request.app[SETTINGS_KEY].default_language)
+
+
+def gettext(request: web.Request, message: str) -> str:
+    """One staff string in the request's language, for text made in Python (an error message)."""
+    return request.app[PAGES_KEY].gettext(language(request), message)
+
+
+def html(
+    request: web.Request, template: str, *, viewer: Viewer | None = None, section: str = "", status: int = 200, **context: object
+) -> web.Response:
+    """``template`` rendered for ``request``; ``viewer`` (signed in) gets the dashboard's navigation
+    with ``section`` (a path of SECTIONS) marked as the current one."""
+    return web.Response(text=render(request, template, viewer=viewer, section=section, **context), content_type="text/html", status=status)
+
+
+def render(request: web.Request, template: str, *, viewer: Viewer | None = None, section: str = "", **context: object) -> str:
+    # An error or refusal made in Python is shown in the page's language where the staff catalogue
+    # has it (web/staff_text.py); one it lacks (an exception's own words) is shown as written.
+    for name in ("error", "message"):
+        if isinstance(context.get(name), str):
+            context[name] = gettext(request, context[name])
+    sections = [(path, label) for path, label, admin_only in SECTIONS if viewer is not None and (viewer.is_admin or not admin_only)]
+    return request.app[PAGES_KEY].render(
+        template, language(request), viewer=viewer, section=section, sections=sections, csrf_field=CSRF_FIELD, **context
     )
-    nav = f"""<nav class="sections" aria-label="Dashboard">{links}
-<form class="signout" method="post" action="/staff/logout">{_csrf(csrf_token)}
-<span class="username">{escape(username)}</span> <button type="submit">Sign out</button></form></nav>"""
-    return _layout(title, nav + body)
-
-
-def _layout(title: str, body: str) -> str:
-    return layout(
-        title,
-        body,
-        header='<a class="brand" href="/staff/">ArtBooth</a> <span class="area">staff</span>',
-        body_class="staff",
-        site="ArtBooth staff",
-        referrer="same-origin",
-        robots="noindex, nofollow",
-    )
-
-
-def _alert(error: str | None) -> str:
-    return f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-
-
-def _csrf(token: str) -> str:
-    return f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(token)}">'
-
-
-def login(*, csrf_token: str, error: str | None = None, username: str = "", next_path: str = "", setup_pending: bool = False) -> str:
-    hint = (
-        '<p class="note">No staff account exists yet. Open the setup link that <code>artbooth serve</code> '
-        "printed in its log, or run <code>artbooth admin create-user NAME --role admin</code>.</p>"
-        if setup_pending
-        else ""
-    )
-    body = f"""<h1>Staff sign-in</h1>
-{_alert(error)}
-<form class="panel" method="post" action="/staff/login">
-  {_csrf(csrf_token)}
-  <input type="hidden" name="next" value="{escape(next_path)}">
-  <label>Username <input name="username" value="{escape(username)}" autocomplete="username" autocapitalize="none" required autofocus></label>
-  <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
-  <button type="submit">Sign in</button>
-</form>
-{hint}"""
-    return _layout("Sign in", body)
-
-
-def setup(*, setup_token: str, csrf_token: str, error: str | None = None, username: str = "") -> str:
-    body = f"""<h1>Create the first administrator</h1>
-<p>ArtBooth has no staff account yet. The administrator created here can sign in to the staff pages;
-this page works once.</p>
-{_alert(error)}
-<form class="panel" method="post" action="/setup">
-  {_csrf(csrf_token)}
-  <input type="hidden" name="token" value="{escape(setup_token)}">
-  <label>Username <input name="username" value="{escape(username)}" autocomplete="username" autocapitalize="none" required autofocus></label>
-  <p class="note">Usernames are {escape(USERNAME_RULE)}.</p>
-  <label>Password <input type="password" name="password" autocomplete="new-password" minlength="{MIN_PASSWORD_LENGTH}" required></label>
-  <label>Password again <input type="password" name="password_again" autocomplete="new-password" minlength="{MIN_PASSWORD_LENGTH}" required></label>
-  <p class="note">At least {MIN_PASSWORD_LENGTH} characters.</p>
-  <button type="submit">Create administrator</button>
-</form>"""
-    return _layout("First start", body)
-
-
-def refused(message: str) -> str:
-    body = f"""<h1>Request refused</h1>
-<p>{escape(message)}</p>
-<p><a href="/staff/">Back to the staff pages</a></p>"""
-    return _layout("Refused", body)
-
-
-def not_found() -> str:
-    return _layout("Not found", "<h1>Not found</h1>")

@@ -103,14 +103,21 @@ async def compose_and_store(
     *,
     kiosk_id: str | None = None,
     harmonization: Harmonization | None = None,
+    language: str | None = None,
 ) -> tuple[ComposeOutcome, SavedDownload | None]:
-    """Compose the photo in the worker pool and store a successful result with its raw photo; a
-    refused photo is the outcome's error. PoolBusyError and storage errors propagate."""
+    """Compose the photo in the worker pool and store a successful result with its raw photo (its
+    link's page in ``language``, the booth's); a refused photo is the outcome's error.
+    PoolBusyError and storage errors propagate."""
     outcome = await app[POOL_KEY].compose(photo_bytes, source, harmonization=harmonization)
     if not outcome.ok:
         return outcome, None
     saved = await app[STORAGE_KEY].save(
-        outcome.encoded, outcome.report, artwork_id=source.spec.id, kiosk_id=kiosk_id, raw_photo=photo_bytes
+        outcome.encoded,
+        outcome.report,
+        artwork_id=source.spec.id,
+        kiosk_id=kiosk_id,
+        raw_photo=photo_bytes,
+        language=language,
     )
     return outcome, saved
 

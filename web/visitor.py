@@ -17,8 +17,8 @@ from db import service
 from db.service import DeleteResult, LinkLookup, LinkState
 from db.store import StoredFileMissingError
 from kiosk.qr import qr_png, qr_svg
-from web import availability, pages
-from web.keys import STORAGE_KEY
+from web import availability
+from web.keys import PAGES_KEY, SETTINGS_KEY, STORAGE_KEY
 
 VISITOR_ACTOR = "visitor"
 
@@ -50,34 +50,48 @@ def _private(response: web.StreamResponse) -> web.StreamResponse:
     return response
 
 
-def _html(body: str, *, status: int = 200) -> web.StreamResponse:
-    return _private(web.Response(text=body, content_type="text/html", status=status))
+def _html(
+    request: web.Request, template: str, lookup: LinkLookup | None = None, *, status: int = 200, **context: object
+) -> web.StreamResponse:
+    """A visitor page in the language asked for (``?lang=``), else the one the visitor used at the
+    booth (the link's), else the phone's (web/templating.py: cookie, Accept-Language)."""
+    pages = request.app[PAGES_KEY]
+    link_language = lookup.link.language if lookup is not None and lookup.link is not None else None
+    language = (
+        pages.catalogues.known(request.query.get("lang"))
+        or pages.catalogues.known(link_language)
+        or pages.language_of(request, request.app[SETTINGS_KEY].default_language)
+    )
+    html = pages.render(f"visitor/{template}", language, **context)
+    return _private(web.Response(text=html, content_type="text/html", status=status))
 
 
-def _ended(lookup: LinkLookup) -> web.StreamResponse:
+def _ended(request: web.Request, lookup: LinkLookup) -> web.StreamResponse:
     if lookup.state is LinkState.UNKNOWN:
-        return _html(pages.visitor_not_found(), status=404)
-    return _html(pages.visitor_gone(lookup.state), status=410)
+        return _html(request, "not_found.html", status=404)
+    return _html(request, "gone.html", lookup, status=410, state=lookup.state.value)
 
 
 async def photo_page(request: web.Request) -> web.StreamResponse:
     lookup = await _look_up(request)
     if lookup.state is not LinkState.VALID:
-        return _ended(lookup)
-    return _html(pages.visitor_photo(request.match_info["token"], lookup.artwork.spec, lookup.link.expires_at))
+        return _ended(request, lookup)
+    return _html(
+        request, "photo.html", lookup, token=request.match_info["token"], spec=lookup.artwork.spec, expires_at=lookup.link.expires_at
+    )
 
 
 async def photo_image(request: web.Request) -> web.StreamResponse:
     lookup = await _look_up(request)
     if lookup.state is not LinkState.VALID:
-        return _ended(lookup)
+        return _ended(request, lookup)
     return await _photo_file(request, lookup, headers={})
 
 
 async def download(request: web.Request) -> web.StreamResponse:
     lookup = await _look_up(request)
     if lookup.state is not LinkState.VALID:
-        return _ended(lookup)
+        return _ended(request, lookup)
     response = await _photo_file(
         request, lookup, headers={"Content-Disposition": f'attachment; filename="{download_name(lookup)}"'}
     )
@@ -102,7 +116,7 @@ async def _photo_file(request: web.Request, lookup: LinkLookup, *, headers: dict
         try:
             response = web.Response(body=await store.get(key), content_type="image/jpeg", headers=headers)
         except StoredFileMissingError:
-            return _ended(LinkLookup(LinkState.DELETED, lookup.link, None, None))
+            return _ended(request, LinkLookup(LinkState.DELETED, lookup.link, None, None))
     return _private(response)
 
 
@@ -117,7 +131,7 @@ async def qr_code_svg(request: web.Request) -> web.StreamResponse:
 async def _qr_code(request: web.Request, render, content_type: str) -> web.StreamResponse:
     lookup = await _look_up(request)
     if lookup.state is not LinkState.VALID:
-        return _ended(lookup)
+        return _ended(request, lookup)
     url = request.app[STORAGE_KEY].download_url(request.match_info["token"])
     # Encoding a QR code is a few milliseconds of CPU: not on the event loop.
     return _private(web.Response(body=await asyncio.to_thread(render, url), content_type=content_type))
@@ -126,20 +140,20 @@ async def _qr_code(request: web.Request, render, content_type: str) -> web.Strea
 async def confirm_delete_page(request: web.Request) -> web.StreamResponse:
     lookup = await _look_up(request)
     if lookup.state is not LinkState.VALID:
-        return _ended(lookup)
-    return _html(pages.visitor_confirm_delete(request.match_info["token"], lookup.artwork.spec))
+        return _ended(request, lookup)
+    return _html(request, "confirm_delete.html", lookup, token=request.match_info["token"], spec=lookup.artwork.spec)
 
 
 async def delete(request: web.Request) -> web.StreamResponse:
     lookup = await _look_up(request)
     if lookup.state is not LinkState.VALID:
-        return _ended(lookup)
+        return _ended(request, lookup)
     storage = request.app[STORAGE_KEY]
     result = await service.delete_photo(
         storage.sessions, storage.store, lookup.photo.id, actor=VISITOR_ACTOR, now=datetime.now(timezone.utc)
     )
     if result is DeleteResult.GONE:  # another tap, or staff, got there first
-        return _html(pages.visitor_gone(LinkState.DELETED), status=410)
+        return _html(request, "gone.html", lookup, status=410, state=LinkState.DELETED.value)
     if result is DeleteResult.PENDING:  # hidden already; the files go at the next retention run
         return _private(availability.delete_pending_html(request))
-    return _html(pages.visitor_deleted())
+    return _html(request, "deleted.html", lookup)

@@ -16,7 +16,7 @@ from web.api.openapi import NO_CONTENT, Operation, Param, json_answer, json_body
 from web.api.problems import Problem
 from web.artwork_uploads import refuse_small_artwork
 from web.keys import CATALOGUE_KEY, STORAGE_KEY
-from web.pages import spec_json
+from web.artwork_json import spec_json
 from web.staff import ApiCaller
 from web.uploads import UploadRefusedError, read_file, read_form, status_for
 

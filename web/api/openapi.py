@@ -376,6 +376,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "capturing": {"type": "boolean"},
             "captures": {"type": "integer", "description": "Since this server started."},
             "failures": {"type": "integer", "description": "Since this server started."},
+            "camera": {
+                "type": "string",
+                "enum": ["ok", "missing", "denied", "insecure", "unknown"],
+                "description": "The booth's camera as its screen last reported it (insecure: the page is not HTTPS).",
+            },
             "preview": {**_NULLABLE_OBJECT, "description": "fps in and out, drops, render time p50/p95."},
         },
     },

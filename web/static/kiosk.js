@@ -2,25 +2,25 @@
 // Local asset, no libraries: booths are often offline.
 "use strict";
 
-// What the visitor reads on the look choice (kept together, for the translation catalogues to come).
-const LOOK_TEXT = {
-  title: "How would you like to appear?",
-  looks: {
-    realistic: { name: "As you are", line: "Your photo, in the painting's colours and light" },
-    painted: { name: "Painted in", line: "You, in the painting's own brushstrokes" },
-  },
-  back: "Back",
-};
-
 const body = document.body;
 const kioskId = body.dataset.kiosk;
 const idleMs = Number(body.dataset.idleSeconds) * 1000;
 const countdownSeconds = Number(body.dataset.countdownSeconds);
 const heartbeatMs = Number(body.dataset.heartbeatSeconds) * 1000;
+// The result screen keeps the QR code this long without a touch, counting down where the visitor sees it.
+const resultSeconds = Number(body.dataset.resultSeconds);
+// The visitor's language, and the museum's, which the booth returns to after each visitor.
+const language = body.dataset.language;
+const defaultLanguage = body.dataset.defaultLanguage;
 const artworks = JSON.parse(document.getElementById("artworks").textContent);
+// Every word this script writes, in the booth's language (web/visitor_text.py, from the catalogues).
+const TEXT = JSON.parse(document.getElementById("booth-text").textContent);
 const liveVideo = document.getElementById("live");
 const cameraVideo = document.getElementById("camera");
-const api = (action) => `/api/kiosks/${encodeURIComponent(kioskId)}/${action}`;
+// Requests carry the visitor's language where it is not the museum's (the server's default): the
+// server answers in it and the photo's phone page opens in it.
+const languageQuery = language === defaultLanguage ? "" : `?lang=${encodeURIComponent(language)}`;
+const api = (action) => `/api/kiosks/${encodeURIComponent(kioskId)}/${action}${languageQuery}`;
 // Set when signed-in staff opened this page rather than the paired booth: their session's CSRF token.
 const staffCsrf = body.dataset.staffCsrf;
 
@@ -50,6 +50,11 @@ let reconnectDelayMs = 1000;
 let privacyAccepted = false;
 let capturing = false;
 let idleTimer = null;
+let resultTicker = null;
+// The camera as this booth found it, sent with every heartbeat for staff: ok, missing, denied
+// (the browser or the visitor refused it) or insecure (not HTTPS, so the browser offers no camera).
+let cameraState = "unknown";
+let serverReachable = true;
 
 function show(screen) {
   for (const section of document.querySelectorAll(".screen")) {
@@ -59,11 +64,25 @@ function show(screen) {
   resetIdle();
 }
 
+// Back to the attract screen after a while without a touch; the result screen waits longer
+// (resultSeconds), showing how long is left, so a visitor busy with their phone keeps the QR code.
 function resetIdle() {
   clearTimeout(idleTimer);
+  clearInterval(resultTicker);
+  const onResult = body.dataset.screen === "result";
+  const waitMs = onResult ? resultSeconds * 1000 : idleMs;
+  const leavesAt = Date.now() + waitMs;
   idleTimer = setTimeout(() => {
     if (!capturing) goToAttract();
-  }, idleMs);
+  }, waitMs);
+  if (onResult) {
+    const tick = () => {
+      const seconds = Math.max(0, Math.ceil((leavesAt - Date.now()) / 1000));
+      document.getElementById("result-countdown").textContent = TEXT.result_leaves_in.replace("%(seconds)s", String(seconds));
+    };
+    tick();
+    resultTicker = setInterval(tick, 1000);
+  }
 }
 
 function setStatus(text) {
@@ -95,6 +114,11 @@ async function post(action, options = {}) {
 }
 
 function goToAttract() {
+  // Each visitor starts in the museum's language: the page again, without the last visitor's choice.
+  if (language !== defaultLanguage) {
+    chooseLanguage(defaultLanguage);
+    return;
+  }
   disconnect();
   if (camera) {
     for (const track of camera.getTracks()) track.stop(); // the camera light goes off between visitors
@@ -170,24 +194,52 @@ async function choose(artworkId) {
 
 async function startCamera() {
   if (camera) return true;
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    showProblem("The camera is not available", "This screen cannot use a camera. Please ask the museum staff for help.", goToAttract);
+  if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    cameraProblem(window.isSecureContext ? "missing" : "insecure");
     return false;
   }
   try {
     camera = await openCamera();
   } catch (error) {
-    const blocked = error.name === "NotAllowedError" || error.name === "SecurityError";
-    const missing = error.name === "NotFoundError" || error.name === "OverconstrainedError";
-    showProblem(
-      blocked ? "The camera is switched off for this screen" : missing ? "No camera is connected" : "The camera is not available",
-      "Please ask the museum staff for help.",
-      goToAttract,
-    );
+    cameraProblem(cameraStateOf(error));
     return false;
   }
+  noteCamera("ok");
   cameraVideo.srcObject = camera;
   return true;
+}
+
+// getUserMedia's error, as staff need it: refused (by the browser's settings or a prompt) or not there.
+function cameraStateOf(error) {
+  if (error.name === "NotAllowedError" || error.name === "SecurityError") return window.isSecureContext ? "denied" : "insecure";
+  return "missing"; // NotFoundError, OverconstrainedError, NotReadableError (in use or broken), AbortError
+}
+
+// The visitor is told to ask staff; staff see the diagnosis on Kiosks and Overview (the heartbeat).
+function cameraProblem(state) {
+  noteCamera(state);
+  showProblem(TEXT.camera_unavailable_title, TEXT.camera_unavailable_text, goToAttract);
+}
+
+function noteCamera(state) {
+  if (state === cameraState) return;
+  cameraState = state;
+  body.dataset.camera = state; // for diagnostics and the browser tests
+  heartbeat();
+}
+
+// What the booth can tell without turning the camera on: no secure context, no camera device,
+// or a camera the browser was told to refuse. A camera that is there counts as ok until it fails to open.
+async function probeCamera() {
+  if (!window.isSecureContext || !navigator.mediaDevices) return noteCamera("insecure");
+  try {
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    if (!devices.some((device) => device.kind === "videoinput")) return noteCamera("missing");
+    const permission = navigator.permissions ? await navigator.permissions.query({ name: "camera" }).catch(() => null) : null;
+    noteCamera(permission && permission.state === "denied" ? "denied" : "ok");
+  } catch (error) {
+    console.warn("probing the camera failed:", error);
+  }
 }
 
 async function openCamera() {
@@ -214,7 +266,7 @@ function disconnect() {
 
 function scheduleReconnect() {
   if (reconnectTimer || !camera || chosen === null) return;
-  setStatus("Reconnecting…");
+  setStatus(TEXT.reconnecting);
   reconnectTimer = setTimeout(() => {
     reconnectTimer = null;
     connect();
@@ -325,11 +377,7 @@ async function largestPhotoSize(imageCapture) {
   return { imageWidth: imageWidth.max, imageHeight: imageHeight.max };
 }
 
-const PROBLEM_TITLES = {
-  415: "The picture did not come through",
-  422: "We could not see you",
-  503: "One moment, please",
-};
+const PROBLEM_TITLES = { 415: TEXT.problem_415, 422: TEXT.problem_422, 503: TEXT.problem_503 };
 
 async function capture() {
   if (capturing) return;
@@ -344,10 +392,10 @@ async function capture() {
     if (still) form.append("photo", still, "still.jpg"); // without it the server uses the newest video frame
     show("processing");
     const response = await post("capture", { body: form });
-    const result = await response.json().catch(() => ({ error: "Sorry, that did not work. Please try again." }));
+    const result = await response.json().catch(() => ({ error: TEXT.problem_text }));
     if (!response.ok) {
       // The server's message says what happened: no photo arrived, nobody was seen, or it is busy.
-      showProblem(PROBLEM_TITLES[response.status] || "Let's try that again", result.error, () => show("preview"));
+      showProblem(PROBLEM_TITLES[response.status] || TEXT.problem_title, result.error, () => show("preview"));
       return;
     }
     document.getElementById("result-photo").src = result.image;
@@ -355,10 +403,10 @@ async function capture() {
     body.dataset.downloadUrl = result.download_url;
     show("result");
   } catch (error) {
-    showProblem("Let's try that again", "Sorry, that did not work. Please try again.", () => show("preview"));
+    showProblem(TEXT.problem_title, TEXT.problem_text, () => show("preview"));
   } finally {
     capturing = false;
-    document.getElementById("shoot").disabled = false;
+    document.getElementById("shoot").disabled = !serverReachable;
   }
 }
 
@@ -371,18 +419,18 @@ function buildLookScreen() {
   const card = document.createElement("div");
   card.className = "card looks";
   const title = document.createElement("h2");
-  title.textContent = LOOK_TEXT.title;
+  title.textContent = TEXT.look_title;
   const choices = document.createElement("div");
   choices.className = "look-choices";
-  for (const [look, text] of Object.entries(LOOK_TEXT.looks)) {
+  for (const look of ["realistic", "painted"]) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "primary look-choice";
     button.dataset.look = look;
     const name = document.createElement("strong");
-    name.textContent = text.name;
+    name.textContent = TEXT[`look_${look}_name`];
     const line = document.createElement("span");
-    line.textContent = text.line;
+    line.textContent = TEXT[`look_${look}_line`];
     button.append(name, line);
     button.addEventListener("click", () => {
       chosenLook = look;
@@ -394,7 +442,7 @@ function buildLookScreen() {
   const back = document.createElement("button");
   back.type = "button";
   back.className = "secondary";
-  back.textContent = LOOK_TEXT.back;
+  back.textContent = TEXT.back;
   back.addEventListener("click", () => show("preview"));
   card.append(title, choices, back);
   section.append(card);
@@ -409,13 +457,74 @@ async function startCapture() {
   else capture();
 }
 
+// ---- languages: the page again in the chosen one (the camera is off on the attract screen) ----
+
+function chooseLanguage(code) {
+  const url = new URL(window.location.href);
+  if (code === defaultLanguage) url.searchParams.delete("lang");
+  else url.searchParams.set("lang", code);
+  disconnect();
+  window.location.replace(url.toString());
+}
+
+// ---- example photos on the attract screen (when staff allow them): one after another ----
+
+function cycleExamples() {
+  const examples = document.getElementById("attract-examples");
+  if (!examples) return;
+  const photos = [...examples.querySelectorAll("img")];
+  if (photos.length < 2) return;
+  let shown = 0;
+  setInterval(() => {
+    photos[shown].classList.remove("shown");
+    shown = (shown + 1) % photos.length;
+    photos[shown].classList.add("shown");
+  }, Number(examples.dataset.seconds) * 1000);
+}
+
+// ---- the server's heartbeat: the booth is alive, and how its camera is; while the server cannot be
+// reached the visitor sees "temporarily unavailable" and cannot start a photo, until it answers again ----
+
+let heartbeatTimer = null;
+
+async function heartbeat() {
+  clearTimeout(heartbeatTimer);
+  let reachable;
+  try {
+    const response = await post("heartbeat", { headers: { "Content-Type": "application/json" }, body: JSON.stringify({ camera: cameraState }) });
+    reachable = response.status < 500;
+  } catch (error) {
+    reachable = false;
+  }
+  setReachable(reachable);
+  // Unreachable: ask again soon, so the booth comes back by itself as soon as the server does.
+  clearTimeout(heartbeatTimer); // one timer, even when a camera change sent a heartbeat meanwhile
+  heartbeatTimer = setTimeout(heartbeat, reachable ? heartbeatMs : Math.min(heartbeatMs, 3000));
+}
+
+function setReachable(reachable) {
+  serverReachable = reachable;
+  body.dataset.server = reachable ? "reachable" : "unreachable";
+  // The result screen stays as it is: its QR code works again as soon as the server does.
+  document.getElementById("unavailable").hidden = reachable || body.dataset.screen === "result";
+  document.getElementById("shoot").disabled = !reachable || capturing;
+  document.getElementById("agree").disabled = !reachable;
+}
+
 // ---- wiring ----
 
 document.addEventListener("pointerdown", resetIdle, true);
 document.getElementById("attract").addEventListener("click", () => {
+  if (!serverReachable) return;
   renderArtworks();
   show("choose");
 });
+for (const button of document.querySelectorAll("#attract .language")) {
+  button.addEventListener("click", (event) => {
+    event.stopPropagation(); // a language, not the start of a photo
+    if (button.dataset.language !== language) chooseLanguage(button.dataset.language);
+  });
+}
 buildLookScreen();
 document.getElementById("shoot").addEventListener("click", () => {
   if (privacyAccepted) startCapture();
@@ -428,7 +537,13 @@ document.getElementById("agree").addEventListener("click", () => {
 });
 document.getElementById("decline").addEventListener("click", () => show("preview"));
 document.getElementById("done").addEventListener("click", goToAttract);
-setInterval(() => post("heartbeat").catch(() => {}), heartbeatMs);
+// Another photo with the same painting (and look): straight back to the countdown.
+document.getElementById("retake").addEventListener("click", () => {
+  show("preview");
+  capture();
+});
+probeCamera().finally(heartbeat);
+cycleExamples();
 // For diagnostics (and the browser tests): the live connection, to read getStats() from.
 window.kioskPeer = () => peer;
 show("attract");
