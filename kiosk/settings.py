@@ -53,6 +53,10 @@ DASHBOARD_FIELDS = (
     # Looks (issue 11, "ui"): what artworks without their own look offer, and the painted strength.
     "look",
     "stylize_strength",
+    # The booth's times (issue 13): a booth takes them at its next page load (after each visitor).
+    "kiosk_idle_seconds",
+    "kiosk_countdown_seconds",
+    "kiosk_result_seconds",
 )
 # Museum identity (issue 13, "identity"; kiosk/museum.py): changed by staff on the dashboard's Museum
 # page (web/dashboard_museum.py) rather than the Settings page, stored and applied as DASHBOARD_FIELDS are.

@@ -438,7 +438,7 @@ async def test_dashboard_settings_take_effect_at_once_and_survive_a_restart(tmp_
             status, location, _ = await _post(
                 client, first, "/staff/settings", csrf,
                 public_url=booth_url, photo_retention_days="14", harmonize_targets="learned",
-                privacy_notice="Photos stay 14 days. Ask staff to delete yours.",
+                privacy_notice="Photos stay 14 days. Ask staff to delete yours.", kiosk_result_seconds="45",
             )
             assert status == 303 and location == "/staff/settings?notice=saved"
             _, page = await _get(client, first, "/staff/settings")
@@ -455,7 +455,9 @@ async def test_dashboard_settings_take_effect_at_once_and_survive_a_restart(tmp_
             assert saved.url.startswith(booth_url + "/p/")
             async with await paired_booth(first, "lobby") as kiosk:
                 async with kiosk.get(first.make_url("/kiosk/lobby")) as response:
-                    assert "Photos stay 14 days. Ask staff to delete yours." in await response.text()
+                    booth_page = await response.text()
+                    assert "Photos stay 14 days. Ask staff to delete yours." in booth_page
+                    assert 'data-result-seconds="45"' in booth_page  # the QR code stays 45 s on this booth now
                 form = aiohttp.FormData()
                 form.add_field("photo", encoded(grace_hopper), filename="me.jpg", content_type="image/jpeg")
                 form.add_field("artwork", MEADOW)

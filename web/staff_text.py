@@ -88,6 +88,15 @@ SETTING_LABELS = {
         N_("Painted strength"),
         N_("How far the painted look takes the visitor into the painting's brushwork: 0 not at all, 1 fully."),
     ),
+    "kiosk_idle_seconds": (
+        N_("Booth idle time (seconds)"),
+        N_("Without a touch for this long, a booth goes back to its welcome screen (at least 10)."),
+    ),
+    "kiosk_countdown_seconds": (N_("Countdown (seconds)"), N_("The booth counts down this long before it takes the photo (0-10).")),
+    "kiosk_result_seconds": (
+        N_("Photo and QR code shown for (seconds)"),
+        N_("How long the booth keeps a photo's QR code on screen without a touch, unless the visitor taps Done (at least 10)."),
+    ),
 }
 
 # Where a setting's value comes from.
