@@ -127,6 +127,11 @@ class Settings:
     # the museum's DNS gives this server), besides this machine's own names and addresses and the
     # public URL's host.
     tls_extra_names: str = ""
+    # Visitors' phones do not trust ArtBooth's own certificate authority (only the booths install it),
+    # so with the generated certificate the service also answers plain HTTP on this port (0: `port` + 1)
+    # for the phone's download pages only (/p/..., and the CA certificate itself); anything else asked
+    # there is redirected to HTTPS. Download links point there unless `public_url` says otherwise.
+    phone_http_port: int = 0
 
     # Decompression-bomb guard: images whose header declares more pixels are refused unread.
     max_image_pixels: int = 40_000_000
@@ -343,6 +348,8 @@ class Settings:
             host = "localhost"
         else:
             host = self.host
+        if self.serves_phone_http:
+            return f"http://{_url_host(host)}:{self.resolved_phone_http_port}"
         return f"{'https' if self.serves_tls else 'http'}://{_url_host(host)}:{self.port}"
 
     @property
@@ -351,6 +358,16 @@ class Settings:
         if self.tls != "auto":
             return self.tls == "on"
         return self.tls_certificate is not None or not is_loopback_host(self.host)
+
+    @property
+    def serves_phone_http(self) -> bool:
+        """Whether `artbooth serve` also answers phones over plain HTTP (``phone_http_port``): it serves
+        HTTPS with the generated certificate, which phones do not trust."""
+        return self.serves_tls and self.tls_certificate is None
+
+    @property
+    def resolved_phone_http_port(self) -> int:
+        return self.phone_http_port or self.port + 1
 
     @property
     def tls_extra_name_list(self) -> tuple[str, ...]:
@@ -476,6 +493,8 @@ class Settings:
                     f"public_url must be an http(s) address phones can open, like http://192.168.1.20:8080, "
                     f"not {self.public_url!r}"
                 )
+        if not 0 <= self.phone_http_port <= 65535 or self.phone_http_port == self.port:
+            raise SettingsError("phone_http_port must be a port (1-65535) other than `port`, or 0 for `port` + 1")
         if self.tls not in TLS_MODES:
             raise SettingsError(f"tls must be one of {', '.join(TLS_MODES)}, not {self.tls!r}")
         if (self.tls_certificate is None) != (self.tls_private_key is None):

@@ -26,6 +26,7 @@ import subprocess
 
 import aiohttp
 import ifaddr
+import numpy as np
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -41,10 +42,12 @@ from api_helpers import CHEAP_HASHES, OPERATOR, add_staff
 from booth_helpers import pair, pairing_link
 from cli_helpers import run
 from fakecamera import CHROMIUM, CHROMIUM_ARGS, fake_camera_args, visitor_in_room, write_y4m
+from imagefiles import encoded
 from kiosk import tls
 from kiosk.settings import Settings, SettingsError
 from servers import loopback_settings, running
-from web.keys import BOOTHS_KEY, SETTINGS_KEY
+from web import phone_http
+from web.keys import BOOTHS_KEY, SETTINGS_KEY, STORAGE_KEY
 from web.kiosk import BOOTH_COOKIE, BOOTH_HEADER
 from web.visitor_text import BOOTH_SCRIPT_TEXT
 
@@ -161,14 +164,24 @@ def test_loopback_stays_plain_http_and_the_settings_say_when_https_is_served(tmp
     assert not loopback.serves_tls and tls.server_context(loopback) is None
     assert loopback.resolved_public_url.startswith("http://localhost:")
     assert not (tmp_path / "tls").exists()
-    assert _settings(tmp_path, ARTBOOTH_HOST="0.0.0.0").resolved_public_url.startswith("https://")
+    # On the LAN: HTTPS with the generated certificate for booths, and phones' download links on the
+    # plain phone port (port + 1 unless set), since phones do not trust our CA.
+    lan = _settings(tmp_path, ARTBOOTH_HOST="0.0.0.0", ARTBOOTH_PORT="8080")
+    assert lan.serves_tls and lan.serves_phone_http and lan.resolved_public_url.endswith(":8081")
+    assert lan.resolved_public_url.startswith("http://")
+    moved = _settings(tmp_path, ARTBOOTH_HOST="0.0.0.0", ARTBOOTH_PORT="8080", ARTBOOTH_PHONE_HTTP_PORT="9000")
+    assert moved.resolved_public_url.endswith(":9000")
     behind_proxy = _settings(tmp_path, ARTBOOTH_HOST="0.0.0.0", ARTBOOTH_TLS="off")
-    assert not behind_proxy.serves_tls and tls.server_context(behind_proxy) is None
-    assert _settings(tmp_path, ARTBOOTH_TLS="on").resolved_public_url.startswith("https://localhost:")
+    assert not behind_proxy.serves_tls and tls.server_context(behind_proxy) is None and not behind_proxy.serves_phone_http
+    forced = _settings(tmp_path, ARTBOOTH_TLS="on")
+    assert forced.resolved_public_url == f"http://localhost:{forced.port + 1}"
+    own = _settings(tmp_path, ARTBOOTH_TLS_CERTIFICATE="/etc/a.crt", ARTBOOTH_TLS_PRIVATE_KEY="/etc/a.key")
+    assert not own.serves_phone_http and own.resolved_public_url.startswith("https://")  # a certificate phones trust
     for environ, message in (
         ({"ARTBOOTH_TLS": "yes"}, "tls must be one of auto, on, off"),
         ({"ARTBOOTH_TLS_CERTIFICATE": "/etc/a.crt"}, "tls_certificate and tls_private_key go together"),
         ({"ARTBOOTH_TLS_EXTRA_NAMES": "booth museum"}, "neither a DNS name"),
+        ({"ARTBOOTH_PORT": "8080", "ARTBOOTH_PHONE_HTTP_PORT": "8080"}, "phone_http_port must be a port"),
     ):
         with pytest.raises(SettingsError, match=message):
             _settings(tmp_path, **environ)
@@ -228,7 +241,9 @@ async def secure_server(tmp_path_factory, models_dir):
         ARTBOOTH_PREVIEW_COLOUR="false",
         **CHEAP_HASHES,
     )
-    settings = dataclasses.replace(settings, tls="on", public_url=f"https://{BOOTH_HOST}:{settings.port}")
+    settings = dataclasses.replace(
+        settings, tls="on", public_url=f"https://{BOOTH_HOST}:{settings.port}", phone_http_port=unused_port()
+    )
     async with running(settings, ssl_context=tls.server_context(settings)) as server:
         await add_staff(server)
         yield server
@@ -272,6 +287,33 @@ async def test_the_ca_certificate_is_public_and_signed_in_staff_see_how_to_insta
     for platform in ("Windows", "macOS", "Linux", "Android", "iPhone"):
         assert platform in page
     assert "PRIVATE KEY" not in page
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_phones_open_their_download_pages_over_plain_http_and_nothing_else_is_served_there(secure_server):
+    settings = secure_server.app[SETTINGS_KEY]
+    saved = await secure_server.app[STORAGE_KEY].save(
+        encoded(np.full((120, 160, 3), 90, np.uint8)), {"framing": "half-body", "people": 1}, artwork_id=ARTWORK
+    )
+    site = phone_http.phone_site(secure_server.runner, settings)  # as `artbooth serve` adds it beside HTTPS
+    await site.start()
+    plain = f"http://127.0.0.1:{settings.resolved_phone_http_port}"
+    token_path = URL(saved.url).path
+    try:
+        async with aiohttp.ClientSession() as phone:  # a visitor's phone: it never installed our CA
+            async with phone.get(plain + token_path) as response:
+                assert response.status == 200 and "Download" in await response.text()
+            async with phone.get(plain + token_path + "/download") as response:
+                assert response.status == 200 and response.content_type == "image/jpeg"
+            async with phone.get(plain + "/tls/ca.crt") as response:
+                assert response.status == 200
+            # The booth, staff sign-in and the API only over HTTPS: passwords and credentials never go in clear.
+            for method, path in (("GET", "/staff/login"), ("POST", "/staff/login"), ("GET", "/kiosk/booth-1"), ("GET", "/api/v1/artworks"), ("GET", "/")):
+                async with phone.request(method, plain + path, allow_redirects=False) as response:
+                    assert response.status == 308, (method, path)
+                    assert response.headers["Location"] == f"https://127.0.0.1:{settings.port}{path}"
+    finally:
+        await site.stop()
 
 
 async def _paired_page(chromium, server, kiosk_id: str):

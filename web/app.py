@@ -23,7 +23,7 @@ from kiosk.settings import Settings
 from kiosk.storage import Storage
 from kiosk.workers import ComposePool
 from pipeline.codec import decode_image
-from web import availability, dashboard, dashboard_artworks, dashboard_kiosks, dashboard_museum, dashboard_privacy, kiosk, limits, staff, tls_page, tokens_page, visitor
+from web import availability, dashboard, dashboard_artworks, dashboard_kiosks, dashboard_museum, dashboard_privacy, kiosk, limits, phone_http, staff, tls_page, tokens_page, visitor
 from web.api import problems
 from web.api import routes as api_routes
 from web.artwork_json import spec_json
@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_request_bytes,
         # Problems outermost: every error under /api/v1, the staff middleware's refusals too, leaves as one.
         # The limits next: a request over them is refused before anything else reads or does anything.
-        middlewares=[problems.middleware, limits.middleware, availability.middleware, staff.middleware],
+        middlewares=[problems.middleware, limits.middleware, phone_http.middleware, availability.middleware, staff.middleware],
     )
     app[SETTINGS_KEY] = settings
     app[PAGES_KEY] = Pages(Catalogues([SHIPPED_LOCALES_DIR, settings.resolved_locales_dir]))
@@ -217,13 +217,17 @@ async def _serve(settings: Settings) -> None:
         served = runner.app[STORAGE_KEY].settings
         ssl_context = await asyncio.to_thread(tls.server_context, served)
         await web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context).start()
+        phones = phone_http.phone_site(runner, served) if ssl_context else None
+        if phones is not None:
+            await phones.start()
         _warn_if_links_miss_the_scheme(served)
         # Only now: whoever waits for this line (a supervisor, a booth's start script) may send requests.
         log.info(
-            "serving on %s://%s:%d (public URL %s)",
+            "serving on %s://%s:%d%s (public URL %s)",
             "https" if ssl_context else "http",
             settings.host,
             settings.port,
+            f", and for phones' download links on http port {served.resolved_phone_http_port}" if phones else "",
             served.resolved_public_url,
         )
         await stop.wait()
@@ -234,7 +238,7 @@ async def _serve(settings: Settings) -> None:
 def _warn_if_links_miss_the_scheme(settings: Settings) -> None:
     """An http:// public URL set by hand on a server that answers only HTTPS gives phones dead links.
     (The other way round is a proxy in front that terminates HTTPS: tls = "off".)"""
-    if settings.serves_tls and settings.resolved_public_url.startswith("http://"):
+    if settings.serves_tls and not settings.serves_phone_http and settings.resolved_public_url.startswith("http://"):
         log.warning(
             "public_url %s is http:// but this server answers only HTTPS: download links and QR codes will not "
             "open; make it https://",

@@ -53,6 +53,7 @@ async def tls_page(request: web.Request) -> web.Response:
         problem=problem,
         certificate=str(settings.tls_certificate or ""),
         public_url=request.app[STORAGE_KEY].settings.resolved_public_url,
+        phone_port=settings.resolved_phone_http_port,
         download=CA_DOWNLOAD,
         file_name=CA_FILE_NAME,
     )
