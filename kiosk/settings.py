@@ -342,15 +342,28 @@ class Settings:
         """The address download links and QR codes point to."""
         if self.public_url:
             return self.public_url.rstrip("/")
+        if self.serves_phone_http:
+            return f"http://{self._reachable_host}:{self.resolved_phone_http_port}"
+        return f"{'https' if self.serves_tls else 'http'}://{self._reachable_host}:{self.port}"
+
+    @property
+    def resolved_service_url(self) -> str:
+        """The address booths and staff open (pairing and set-up links): the public URL, but HTTPS on
+        `port` where the public URL is the phones' plain port (a link's one-time code never goes in clear)."""
+        if self.serves_phone_http and not self.public_url:
+            return f"https://{self._reachable_host}:{self.port}"
+        return self.resolved_public_url
+
+    @property
+    def _reachable_host(self) -> str:
+        """This machine as other devices reach it, for URLs."""
         if self.host in ("0.0.0.0", "::"):
             host = _lan_address() or "localhost"
         elif self.host == "127.0.0.1":
             host = "localhost"
         else:
             host = self.host
-        if self.serves_phone_http:
-            return f"http://{_url_host(host)}:{self.resolved_phone_http_port}"
-        return f"{'https' if self.serves_tls else 'http'}://{_url_host(host)}:{self.port}"
+        return _url_host(host)
 
     @property
     def serves_tls(self) -> bool:

@@ -169,6 +169,8 @@ def test_loopback_stays_plain_http_and_the_settings_say_when_https_is_served(tmp
     lan = _settings(tmp_path, ARTBOOTH_HOST="0.0.0.0", ARTBOOTH_PORT="8080")
     assert lan.serves_tls and lan.serves_phone_http and lan.resolved_public_url.endswith(":8081")
     assert lan.resolved_public_url.startswith("http://")
+    # Pairing and set-up links carry one-time codes: they name the HTTPS port, never the phones' one.
+    assert lan.resolved_service_url.startswith("https://") and lan.resolved_service_url.endswith(":8080")
     moved = _settings(tmp_path, ARTBOOTH_HOST="0.0.0.0", ARTBOOTH_PORT="8080", ARTBOOTH_PHONE_HTTP_PORT="9000")
     assert moved.resolved_public_url.endswith(":9000")
     behind_proxy = _settings(tmp_path, ARTBOOTH_HOST="0.0.0.0", ARTBOOTH_TLS="off")

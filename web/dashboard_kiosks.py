@@ -158,7 +158,7 @@ async def start_pairing(request: web.Request) -> web.StreamResponse:
         )
     except KioskNotFoundError:
         raise web.HTTPNotFound(text="No such kiosk.") from None
-    link = f"{settings.resolved_public_url}/kiosk/{kiosk_id}/pair?code={code}"
+    link = f"{settings.resolved_service_url}/kiosk/{kiosk_id}/pair?code={code}"
     # Inline SVG: the staff pages' Content-Security-Policy allows no data: images.
     qr = (await asyncio.to_thread(qr_svg, link)).decode("utf-8")  # encoding is CPU work: off the event loop
     return staff_pages.html(

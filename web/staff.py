@@ -332,7 +332,7 @@ async def staff_auth(app: web.Application):
         log.warning(
             "no staff account exists yet: create the first administrator at %s/setup?token=%s "
             "(the link works once, until the service stops), or run `artbooth admin create-user NAME --role admin`",
-            settings.resolved_public_url,
+            settings.resolved_service_url,
             setup_token,
         )
     yield
