@@ -1,11 +1,13 @@
-"""Every staff-facing string (templates under web/templates/staff/, web/staff_text.py) is translated
-in every shipped staff catalogue, with the same placeholders and markup: staff never meet English in
-the middle of their language, nor a page that fails on a missing name. The strings are extracted with
-Babel's own API and the same mapping as the extraction command (babel-staff.cfg)."""
+"""Every string of each gettext domain (web/i18n.py: visitor text from web/templates/visitor/ and
+web/visitor_text.py, staff text from web/templates/staff/ and web/staff_text.py) is translated in
+every shipped catalogue of that domain, with the same placeholders and markup: nobody meets English
+in the middle of their language, nor a page that fails on a missing name. The strings are extracted
+with Babel's own API and the same mappings as the extraction commands (babel-<domain>.cfg)."""
 
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -13,38 +15,42 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from web.i18n import SHIPPED_LOCALES_DIR
+from web.i18n import DOMAINS, SHIPPED_LOCALES_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-# The languages the museum's staff are promised (issue 13); English is the source.
+# The languages the museum's visitors and staff are promised (issue 13); English is the source.
 LANGUAGES = ("fr", "de", "es", "it", "nl", "zh_Hans", "ja")
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 TAG = re.compile(r"</?[a-z]+[^>]*>")
+# Strings each domain's mapping must reach (a broken pattern finds nothing): templates and Python side.
+EXPECTED = {
+    "visitor": {"Step into a painting", "Delete my photo now", "This booth's camera is not available"},
+    "staff": {"Staff sign-in", "Withdraw this download link?", "Blends in very well", "Camera blocked: page not secure (use HTTPS)"},
+}
 
 
-def _extracted() -> set[str | tuple[str, ...]]:
-    with (ROOT / "babel-staff.cfg").open() as config:
+@cache
+def _extracted(domain: str) -> frozenset[str | tuple[str, ...]]:
+    with (ROOT / f"babel-{domain}.cfg").open() as config:
         method_map, options_map = parse_mapping_cfg(config)
     messages = set()
     for _filename, _line, message, _comments, _context in extract_from_dir(ROOT, method_map, options_map):
         messages.add(message if isinstance(message, str) else tuple(message))
-    return messages
+    return frozenset(messages)
 
 
-EXTRACTED = _extracted()
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_extraction_finds_the_templates_and_python_side_strings(domain: str) -> None:
+    assert EXPECTED[domain] <= _extracted(domain)
 
 
-def test_extraction_finds_the_dashboard_and_python_side_strings() -> None:
-    # The mapping really reaches the templates and web/staff_text.py (a broken pattern finds nothing).
-    assert {"Staff sign-in", "Withdraw this download link?", "Blends in very well", "Camera blocked: page not secure (use HTTPS)"} <= EXTRACTED
-
-
+@pytest.mark.parametrize("domain", DOMAINS)
 @pytest.mark.parametrize("code", LANGUAGES)
-def test_the_catalogue_translates_every_staff_string_with_the_same_placeholders_and_markup(code: str) -> None:
-    with (SHIPPED_LOCALES_DIR / code / "LC_MESSAGES" / "staff.po").open("rb") as po:
+def test_the_catalogue_translates_every_string_with_the_same_placeholders_and_markup(domain: str, code: str) -> None:
+    with (SHIPPED_LOCALES_DIR / code / "LC_MESSAGES" / f"{domain}.po").open("rb") as po:
         catalogue = read_po(po, locale=code)
     missing, unfinished, wrong_placeholders, wrong_markup = [], [], [], []
-    for source in EXTRACTED:
+    for source in _extracted(domain):
         message = catalogue.get(source if isinstance(source, str) else source[0])
         if message is None:
             missing.append(source)
@@ -66,7 +72,7 @@ def test_the_catalogue_translates_every_staff_string_with_the_same_placeholders_
             for text in translations
         ):
             wrong_markup.append(source)
-    assert not missing, f"{code}: not in staff.po (run the update in web/i18n.py, then translate): {missing}"
+    assert not missing, f"{code}: not in {domain}.po (run the update in web/i18n.py, then translate): {missing}"
     assert not unfinished, f"{code}: untranslated or fuzzy: {unfinished}"
     assert not wrong_placeholders, f"{code}: placeholders differ from the source: {wrong_placeholders}"
     assert not wrong_markup, f"{code}: markup differs from the source: {wrong_markup}"
