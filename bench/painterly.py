@@ -49,6 +49,7 @@ from kiosk.settings import Settings  # noqa: E402
 from pipeline.codec import decode_image  # noqa: E402
 from pipeline.compose import Composition  # noqa: E402
 from pipeline.errors import PipelineError  # noqa: E402
+from pipeline.face_regions import lost_faces  # noqa: E402
 from pipeline.placement import placed_alpha, scaled_subject  # noqa: E402
 from pipeline.types import Artwork, ArtworkSpec, Face, Framing, NormBox  # noqa: E402
 
@@ -61,7 +62,6 @@ PAINTING_BOXES = {
     Framing.HALF_BODY: NormBox(0.28, 0.3, 0.72, 1.0),
     Framing.CLOSE_UP: NormBox(0.3, 0.25, 0.7, 1.0),
 }
-FACE_MATCH_IOU = 0.3
 
 # A harmonizer of existing composites: (composite RGB uint8, mask float32 in [0, 1]) -> RGB uint8.
 CompositeHarmonizer = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -193,13 +193,6 @@ def people_cases(data: Path, settings: Settings, chosen: list[Method], limit: in
         yield case
 
 
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
-
-
 def subject_faces(faces: list[Face], mask: np.ndarray) -> list[Face]:
     """The faces whose centre lies on the subject (not faces painted in the artwork)."""
     height, width = mask.shape
@@ -234,7 +227,7 @@ def measure(case: Case, metric: StyleMetric, detector) -> dict[str, object]:
         row["painting_alone_style"] = metric.style_distance(case.painting, case.mask)
     for name, result in case.results.items():
         after = detector.detect(result)
-        kept = sum(any(iou(f.box, g.box) >= FACE_MATCH_IOU for g in after) for f in before)
+        kept = len(before) - len(lost_faces(before, after))
         figures: dict[str, object] = {
             "style": metric.style_distance(result, case.mask),
             "content": metric.content_change(result, case.plain, case.mask),

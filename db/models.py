@@ -269,3 +269,17 @@ class ServiceSettingRow(Base):
     value: Mapped[Any] = mapped_column(JsonDocument)
     updated_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class KioskPresenceRow(Base):
+    """A booth as one serve node last saw it (db/presence.py). Every node reads every row, so each
+    shows every booth's status; last_seen is the database's clock, the one all nodes share."""
+
+    __tablename__ = "kiosk_presence"
+
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id", ondelete="CASCADE"), primary_key=True)
+    # The serve node's name (setting node_name; by default its host name and port).
+    node: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_seen: Mapped[datetime]
+    # What that node knows of the booth: {"camera": one of kiosk.booths.CAMERA_STATES, "connected": bool}.
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)

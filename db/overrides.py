@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from db.models import ServiceSettingRow
 from db.service import SessionFactory, _audit, _require_aware
@@ -31,9 +31,11 @@ async def save_overrides(
     resets: Iterable[str] = (),
     actor: str,
     now: datetime,
+    notify: str | None = None,
 ) -> None:
     """Store ``changes`` (field name -> JSON value) and forget ``resets`` (back to the file or
-    environment value), in one transaction with their audit entries."""
+    environment value), in one transaction with their audit entries and, on PostgreSQL, a
+    ``NOTIFY`` on the channel ``notify`` (db/notify.py): other nodes hear of it when it is committed."""
     _require_aware(now)
     resets = sorted(set(resets) - set(changes))
     async with session_factory() as session, session.begin():
@@ -50,3 +52,5 @@ async def save_overrides(
             deleted = await session.execute(delete(ServiceSettingRow).where(ServiceSettingRow.key == key))
             if deleted.rowcount:  # type: ignore[attr-defined]
                 _audit(session, at=now, actor=actor, action="settings.reset", subject=key)
+        if notify is not None:
+            await session.execute(select(func.pg_notify(notify, "")))

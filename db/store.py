@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from kiosk.errors import ArtBoothError, ExitCode
 from kiosk.files import fsync_directory, write_atomically
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,34 @@ _TEMPORARY_PATTERN = re.compile(r"\.[0-9a-f]{32}\.(?:jpg|png|webp)\.\w+\.tmp")
 
 class StoredFileMissingError(LookupError):
     """No file under this key (never written, or deleted)."""
+
+
+class PhotoStoreUnavailableError(ArtBoothError, ConnectionError):
+    """The store cannot be used now (a remote store down or refusing us): not "no such file".
+
+    An OSError, so what already copes with a failing disk copes with it too (a save answers
+    "nothing was saved", a delete is left for retention); the web middleware answers 503.
+    """
+
+    exit_code = ExitCode.PHOTO_STORE_UNAVAILABLE
+
+
+def new_key(suffix: str) -> str:
+    """A fresh random key: no visitor- or staff-supplied name ever becomes part of one."""
+    if suffix not in SUFFIXES:
+        raise ValueError(f"suffix must be one of {', '.join(SUFFIXES)}, not {suffix!r}")
+    return uuid.uuid4().hex + suffix
+
+
+def is_key(name: str) -> bool:
+    return _KEY_PATTERN.fullmatch(name) is not None
+
+
+def checked_key(key: str) -> str:
+    """``key``, refused unless new_key could have made it: a corrupted row must not name anything else."""
+    if not is_key(key):
+        raise ValueError(f"not a photo store key: {key!r}")
+    return key
 
 
 class PhotoStore(Protocol):
@@ -52,6 +81,9 @@ class PhotoStore(Protocol):
     def local_path(self, key: str) -> Path | None:
         """A file path the web server may stream from (sendfile), or None for remote stores."""
 
+    async def close(self) -> None:
+        """Release connections; called once, when the service stops."""
+
 
 class LocalPhotoStore:
     """Files under ``root``, in two levels of shard folders (``ab/cd/abcd….jpg``) to keep folders small."""
@@ -60,9 +92,7 @@ class LocalPhotoStore:
         self.root = Path(root)
 
     async def put(self, data: bytes, *, suffix: str = ".jpg") -> str:
-        if suffix not in SUFFIXES:
-            raise ValueError(f"suffix must be one of {', '.join(SUFFIXES)}, not {suffix!r}")
-        key = uuid.uuid4().hex + suffix
+        key = new_key(suffix)
         await asyncio.to_thread(self._write, self._path(key), data)
         return key
 
@@ -87,10 +117,12 @@ class LocalPhotoStore:
     def local_path(self, key: str) -> Path:
         return self._path(key)
 
+    async def close(self) -> None:
+        pass  # nothing held open between calls
+
     def _path(self, key: str) -> Path:
         # Keys come back from the database; checking them keeps a corrupted row from naming any other file.
-        if not _KEY_PATTERN.fullmatch(key):
-            raise ValueError(f"not a photo store key: {key!r}")
+        checked_key(key)
         return self.root / key[:2] / key[2:4] / key
 
     def _write(self, path: Path, data: bytes) -> None:
@@ -119,7 +151,7 @@ class LocalPhotoStore:
     def _keys_older_than(self, cutoff: float) -> list[str]:
         keys = []
         for path in self.root.glob("??/??/*"):
-            if not _KEY_PATTERN.fullmatch(path.name):
+            if not is_key(path.name):
                 continue  # an unfinished write's temporary file, or something that is not ours
             try:
                 if path.stat().st_mtime < cutoff:

@@ -28,6 +28,7 @@ from typing import Any
 
 from db import service
 from db.service import ArtworkRecord, ArtworkSyncReport
+from db.store import StoredFileMissingError
 from kiosk.artworks import DEMO_KEY_PREFIX, FOLDER_KEY_PREFIX, ArtworkLibrary, ArtworkSource
 from kiosk.errors import (
     ArtworkImageError,
@@ -37,6 +38,7 @@ from kiosk.errors import (
     InvalidEditError,
     exit_code_for,
 )
+from kiosk.files import write_atomically
 from kiosk.looks import Harmonization, resolve_look
 from kiosk.settings import ARTWORK_LOOKS, Settings
 from kiosk.storage import Storage
@@ -159,10 +161,29 @@ class ArtworkCatalogue:
         return await self.source_of(await self.offered(artwork_id))
 
     async def source_of(self, record: ArtworkRecord) -> ArtworkSource:
+        return ArtworkSource(spec=record.spec, image_path=await self.image_file(record))
+
+    async def image_file(self, record: ArtworkRecord) -> Path:
+        """A local file of the artwork's image, whatever the photo store: the library's or the local
+        store's own file, or for an S3 store a copy fetched once into <data_dir>/artwork-cache (a
+        changed image gets a new key, so a copy never goes stale)."""
         # A demo's image is painted on its first use: file work, off the event loop.
-        return ArtworkSource(spec=record.spec, image_path=await asyncio.to_thread(self.image_path, record))
+        path = await asyncio.to_thread(self._library.image_path, record.image_key)
+        if path is None:
+            path = self._storage.store.local_path(record.image_key)
+        if path is not None:
+            return path
+        copy = self._storage.settings.data_dir / "artwork-cache" / record.image_key
+        if not await asyncio.to_thread(copy.is_file):
+            try:
+                data = await self._storage.store.get(record.image_key)
+            except StoredFileMissingError:
+                raise ArtworkNotFoundError(f"artwork {record.spec.id!r}: its image is missing from the photo store") from None
+            await asyncio.to_thread(write_atomically, copy, data)
+        return copy
 
     def image_path(self, record: ArtworkRecord) -> Path:
+        """The artwork image's file where the store keeps local files (image_file works with any store)."""
         path = self._library.image_path(record.image_key)
         if path is None:
             path = self._storage.store.local_path(record.image_key)
@@ -228,7 +249,8 @@ class ArtworkCatalogue:
         values = _edited_columns(current, edit)
         image_jpeg = None
         if _library_key(record.image_key) and any(values[name] != current[name] for name in _METADATA & set(values)):
-            image_jpeg = await asyncio.to_thread(lambda: self._reencoded(self.image_path(record).read_bytes()))
+            image = await self.image_file(record)
+            image_jpeg = await asyncio.to_thread(lambda: self._reencoded(image.read_bytes()))
         return await service.update_artwork(
             self._storage.sessions,
             self._storage.store,

@@ -408,7 +408,7 @@ async def _artworks_list_async(args: argparse.Namespace, settings: Settings) -> 
         rows = []
         for record in records:
             spec = record.spec
-            width, height = await asyncio.to_thread(_image_size, catalogue.image_path(record), settings.max_image_pixels)
+            width, height = await asyncio.to_thread(_image_size, await catalogue.image_file(record), settings.max_image_pixels)
             rows.append(
                 {
                     "id": spec.id,

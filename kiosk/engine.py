@@ -194,6 +194,11 @@ class Engine:
             encode_image(composition.image, ".jpg")
         return timings.ms | {f"dummy_{stage}": ms for stage, ms in dummy.ms.items()}
 
+    def prepare(self, source: ArtworkSource) -> int:
+        """Ready ``source`` for a booth that chose it: the painting decoded and kept, and its style for
+        the painted look computed for every framing. Returns the styles computed (0: all were cached)."""
+        return self.painted_stage.prepare(self._artwork(source))
+
     def compose(
         self,
         photo_bytes: bytes,

@@ -25,6 +25,7 @@ class ExitCode(enum.IntEnum):
     STORAGE_FAILED = 14  # a photo could not be written or deleted (disk full, permissions)
     USER_EXISTS = 15  # `admin create-user`: a staff account of that name exists already
     WEAK_PASSWORD = 16  # a staff password refused: too short (or too long)
+    PHOTO_STORE_UNAVAILABLE = 17  # the S3 photo store cannot be reached, or refuses our credentials
 
 
 class ArtBoothError(Exception):

@@ -27,6 +27,7 @@ import numpy as np
 
 from kiosk.errors import ArtBoothError, ExitCode
 from kiosk.settings import LOOKS, Settings
+from pipeline.face_regions import faces_restored, lost_faces
 from pipeline.faces import MtcnnFaceDetector
 from pipeline.harmonize.harmonizer import Harmonized, Harmonizer
 from pipeline.harmonize.reference import ring_around
@@ -48,6 +49,10 @@ MIN_PAINTING_SHARE = 0.01
 FILL_LONG_SIDE = 320
 # Faces are looked for in the subject's box and this share of its size around it.
 FACE_SEARCH_MARGIN = 0.1
+# A face the looks made MTCNN lose gets its own pixels back, in turn: (share of them, size of the
+# region as a multiple of the face's ellipse). Half first; all; then with its hair and neck, and
+# more of them (a marginal face, found at p 0.91, may need the head and shoulders around it).
+FACE_RESTORE_STEPS = ((0.5, 1.0), (1.0, 1.0), (1.0, 2.0), (1.0, 3.0))
 # The ring of paint must hold at least this many pixels to give the style; else all the paint does.
 MIN_RING_PIXELS = 4096
 
@@ -63,7 +68,8 @@ class CompositeModels:
     """The models ``harmonize_composite`` runs on, loaded once and reused across calls."""
 
     harmonizer: Harmonizer
-    face_detector: MtcnnFaceDetector
+    face_detector: MtcnnFaceDetector  # the service's settings, over the whole composite
+    small_face_detector: MtcnnFaceDetector  # down to composite_face_min_size_px, over the subject
     stylizer: StyleNetwork
     params: StylizeParams
     styles: StyleCache = field(default_factory=StyleCache)
@@ -80,6 +86,7 @@ class CompositeModels:
         return cls(
             harmonizer=load_harmonizer(settings),
             face_detector=store.face_detector(),
+            small_face_detector=store.face_detector(settings.composite_face_min_size_px),
             stylizer=stylizer,
             params=stylize_params(settings),
             styles=StyleCache(settings.stylize_style_cache_size),
@@ -101,6 +108,7 @@ class HarmonizedComposite:
     look: Look
     faces_before: list[Face]  # faces MTCNN found on the subject before, composite pixels
     faces_after: list[Face]  # ... and after
+    faces_restored: int  # faces the looks made MTCNN lose, given their own pixels back
     timings_ms: dict[str, float]
     harmonized: Harmonized  # the colour-and-light stage: its variants, their scores, the one kept
     stylized: Stylized | None  # the painted look's stage; None for realistic
@@ -115,6 +123,7 @@ class HarmonizedComposite:
             "look": self.look,
             "faces_before": faces(self.faces_before),
             "faces_after": faces(self.faces_after),
+            "faces_restored": self.faces_restored,
             "timings_ms": {stage: round(ms, 1) for stage, ms in self.timings_ms.items()},
             "variant": self.harmonized.chosen.variant.name,
             "scores": {c.variant.name: round(c.score, 4) for c in self.harmonized.candidates},
@@ -156,7 +165,8 @@ def harmonize_composite(
     box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
 
     with timings.measure("faces_before"):
-        faces_before = _subject_faces(models.face_detector, composite, alpha, box)
+        found_before = SubjectFaces.search(models, composite, alpha, box)
+        faces_before = found_before.all
     with timings.measure("colour_light"):
         painting = _painting_without_subject(composite, alpha)
         spec = ArtworkSpec(
@@ -201,12 +211,23 @@ def harmonize_composite(
         image = composite_layer(composite, painted.foreground, layer_alpha, box)
         stylized = painted.stylized
     with timings.measure("faces_after"):
-        faces_after = _subject_faces(models.face_detector, image, alpha, box)
+        found_after = SubjectFaces.search(models, image, alpha, box)
+        # The visitor stays recognisable: a face MTCNN found before and misses now (a darkened small
+        # face, strokes across a marginal one) gets its own pixels back, step by step, until
+        # MTCNN finds every face again.
+        lost = found_before.missing_from(found_after)
+        harmonized_image = image
+        for share, grow in FACE_RESTORE_STEPS if lost else ():
+            image = faces_restored(harmonized_image, composite, lost, share, grow)
+            found_after = SubjectFaces.search(models, image, alpha, box)
+            if not found_before.missing_from(found_after):
+                break
     return HarmonizedComposite(
         image=image,
         look=look,
         faces_before=faces_before,
-        faces_after=faces_after,
+        faces_after=found_after.all,
+        faces_restored=len(lost),
         timings_ms=timings.ms,
         harmonized=harmonized,
         stylized=stylized,
@@ -237,28 +258,53 @@ def subject_alpha(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return alpha
 
 
-def _subject_faces(
-    detector: MtcnnFaceDetector, image: np.ndarray, alpha: np.ndarray, box: tuple[int, int, int, int]
-) -> list[Face]:
-    """The faces on the subject, in composite pixels: MTCNN runs on the subject's box and a margin
-    only (quicker, and faces painted in the artwork are not the visitor's), and a face counts when
-    its centre lies on the subject."""
+@dataclass(frozen=True)
+class SubjectFaces:
+    """The faces on the subject (composite pixels; a face counts when its centre lies on the
+    subject, so faces painted in the artwork are not the visitor's), as two MTCNN searches see them:
+    over the whole composite with the service's settings, as anyone checking a result runs it; and
+    over the subject's box and a margin down to small faces (a subject small in the painting). Near
+    the smallest size each finds faces the other misses."""
+
+    whole: list[Face]
+    close: list[Face]
+
+    @classmethod
+    def search(
+        cls, models: CompositeModels, image: np.ndarray, alpha: np.ndarray, box: tuple[int, int, int, int]
+    ) -> SubjectFaces:
+        height, width = alpha.shape
+        x0, y0, x1, y1 = box
+        mx, my = round((x1 - x0) * FACE_SEARCH_MARGIN), round((y1 - y0) * FACE_SEARCH_MARGIN)
+        cx0, cy0, cx1, cy1 = max(x0 - mx, 0), max(y0 - my, 0), min(x1 + mx, width), min(y1 + my, height)
+        close = [
+            Face(
+                box=(face.box[0] + cx0, face.box[1] + cy0, face.box[2] + cx0, face.box[3] + cy0),
+                probability=face.probability,
+                landmarks=face.landmarks + np.array([cx0, cy0]),
+            )
+            for face in models.small_face_detector.detect(image[cy0:cy1, cx0:cx1])
+        ]
+        return cls(whole=_on_subject(models.face_detector.detect(image), alpha), close=_on_subject(close, alpha))
+
+    @property
+    def all(self) -> list[Face]:
+        return self.close + lost_faces(self.whole, self.close)
+
+    def missing_from(self, after: SubjectFaces) -> list[Face]:
+        """The faces a search found here and the same search does not find in ``after``."""
+        lost_close = lost_faces(self.close, after.close)
+        return lost_close + lost_faces(lost_faces(self.whole, after.whole), lost_close)
+
+
+def _on_subject(faces: Sequence[Face], alpha: np.ndarray) -> list[Face]:
     height, width = alpha.shape
-    x0, y0, x1, y1 = box
-    mx, my = round((x1 - x0) * FACE_SEARCH_MARGIN), round((y1 - y0) * FACE_SEARCH_MARGIN)
-    cx0, cy0, cx1, cy1 = max(x0 - mx, 0), max(y0 - my, 0), min(x1 + mx, width), min(y1 + my, height)
-    kept = []
-    for face in detector.detect(image[cy0:cy1, cx0:cx1]):
-        fx0, fy0, fx1, fy1 = face.box
-        moved = Face(
-            box=(fx0 + cx0, fy0 + cy0, fx1 + cx0, fy1 + cy0),
-            probability=face.probability,
-            landmarks=face.landmarks + np.array([cx0, cy0]),
-        )
-        cx, cy = moved.centre
-        if 0 <= cx < width and 0 <= cy < height and alpha[int(cy), int(cx)] >= SUBJECT_LEVEL:
-            kept.append(moved)
-    return kept
+    return [
+        face
+        for face in faces
+        if 0 <= face.centre[0] < width and 0 <= face.centre[1] < height
+        and alpha[int(face.centre[1]), int(face.centre[0])] >= SUBJECT_LEVEL
+    ]
 
 
 def _painting_without_subject(composite: np.ndarray, alpha: np.ndarray) -> np.ndarray:

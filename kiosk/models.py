@@ -526,8 +526,9 @@ class ModelStore:
         )
         return pnet, rnet, onet
 
-    def face_detector(self) -> MtcnnFaceDetector:
-        """MTCNN configured from the settings; its forward passes only read the weights, so one serves many threads."""
+    def face_detector(self, min_face_size_px: int | None = None) -> MtcnnFaceDetector:
+        """MTCNN configured from the settings (``min_face_size_px`` instead of face_min_size_px when
+        given); its forward passes only read the weights, so one serves many threads."""
         from pipeline.faces import MtcnnFaceDetector
 
         pnet, rnet, onet = self.mtcnn_states()
@@ -535,7 +536,7 @@ class ModelStore:
             pnet,
             rnet,
             onet,
-            min_face_size_px=self._settings.face_min_size_px,
+            min_face_size_px=min_face_size_px or self._settings.face_min_size_px,
             min_probability=self._settings.face_min_probability,
             detect_long_side=self._settings.face_detect_long_side,
         )

@@ -163,6 +163,9 @@ class Settings:
     allow_model_download: bool = False
 
     face_min_size_px: int = 40
+    # ... in `artbooth harmonize`'s composites, where a subject small in the painting has faces of 20 px:
+    # the faces found are kept recognisable (and given back if a look loses them).
+    composite_face_min_size_px: int = 16
     face_min_probability: float = 0.9
     # MTCNN runs on a copy no larger than this (long side): faces at a booth are large.
     face_detect_long_side: int = 960
@@ -190,9 +193,11 @@ class Settings:
     # Share of the repainted luminance faces do not take (they keep their own colours): recognisable visitors.
     stylize_face_protection: float = 0.6
     # The subject is painted at a scale set by the painting's brush strokes, but with at least this
-    # long side (faces keep their features) and at most this many pixels (time: ~0.4 s per 0.7 MP on 2 cores).
+    # long side (faces keep their features) and at most this many pixels (time: about 0.2 s per 0.36 MP
+    # on 2 quiet cores; a standing visitor at a booth reaches the cap, and twice it doubles the wait
+    # for strokes no one sees at the size the photo is looked at).
     stylize_min_working_side: int = 384
-    stylize_max_working_pixels: int = 700_000
+    stylize_max_working_pixels: int = 360_000
     # Painting styles (one vector per artwork and reference region) each process keeps.
     stylize_style_cache_size: int = 16
 
@@ -200,6 +205,28 @@ class Settings:
     database_url: str = ""
     # Where photo files live; empty means ``<data_dir>/photos``.
     photos_dir: Path | None = None
+    # Photos in an S3-compatible object store that several serve nodes share (issue 14; db/s3_store.py):
+    # "s3://BUCKET", or "s3://BUCKET/PREFIX" to keep to the objects under PREFIX/. Empty: files under
+    # photos_dir, the embedded default. The bucket is made at start when it does not exist.
+    photo_store: str = ""
+    # The store's address, e.g. http://127.0.0.1:8333 for SeaweedFS; empty: Amazon S3 itself.
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    # Both empty: botocore's own credential chain (AWS_* variables, ~/.aws, an instance role).
+    # The secret is never logged or shown: `artbooth settings` masks it, the dashboard never lists it.
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = field(default="", repr=False)
+    # Each request's connect and read timeout: an unreachable store answers 503 rather than hanging.
+    s3_timeout_seconds: float = 10.0
+    # Shared state between serve nodes on one PostgreSQL (issue 14, "shared"; db/presence.py, db/notify.py).
+    # This node's name among them (the Kiosks page says which node saw a booth); empty: host name and port.
+    node_name: str = ""
+    # Each node writes a booth's presence at most this often (heartbeats in between stay in memory)...
+    kiosk_presence_write_seconds: int = 5
+    # ...and reads every booth's presence, and capture counts, this often.
+    kiosk_presence_read_seconds: int = 2
+    # The longest pause between tries to reopen the connection that hears other nodes' settings changes.
+    settings_listen_retry_max_seconds: int = 30
     # The visitor's unprocessed camera photo is personal data we do not need; keep it only when asked.
     keep_raw_photos: bool = False
     download_link_hours: int = 72
@@ -347,6 +374,11 @@ class Settings:
         return f"{'https' if self.serves_tls else 'http'}://{self._reachable_host}:{self.port}"
 
     @property
+    def resolved_node_name(self) -> str:
+        """This serve node's name among those sharing one database."""
+        return self.node_name or f"{socket.gethostname()}:{self.port}"
+
+    @property
     def resolved_service_url(self) -> str:
         """The address booths and staff open (pairing and set-up links): the public URL, but HTTPS on
         `port` where the public URL is the phones' plain port (a link's one-time code never goes in clear)."""
@@ -394,6 +426,16 @@ class Settings:
     @property
     def resolved_photos_dir(self) -> Path:
         return self.photos_dir if self.photos_dir is not None else self.data_dir / "photos"
+
+    @property
+    def photo_store_bucket(self) -> str:
+        """The S3 bucket of ``photo_store`` ("" for local files)."""
+        return _split_photo_store(self.photo_store)[0]
+
+    @property
+    def photo_store_prefix(self) -> str:
+        """What every object key of ``photo_store`` starts with: "" or "PREFIX/"."""
+        return _split_photo_store(self.photo_store)[1]
 
     @property
     def resolved_artworks_dir(self) -> Path:
@@ -519,6 +561,7 @@ class Settings:
                 raise SettingsError(
                     f"tls_extra_names: {name!r} is neither a DNS name (like booth.museum.lan) nor an IP address"
                 )
+        self._check_photo_store()
         if self.download_link_hours < 1:
             raise SettingsError("download_link_hours must be at least 1")
         if len(self.privacy_notice) > MAX_PRIVACY_NOTICE_CHARS:
@@ -544,10 +587,17 @@ class Settings:
             raise SettingsError("retention_interval_minutes must be at least 1")
         if self.unavailable_retry_after_seconds < 1:
             raise SettingsError("unavailable_retry_after_seconds must be at least 1")
+        if min(self.kiosk_presence_write_seconds, self.kiosk_presence_read_seconds, self.settings_listen_retry_max_seconds) < 1:
+            raise SettingsError(
+                "kiosk_presence_write_seconds, kiosk_presence_read_seconds and settings_listen_retry_max_seconds must be at least 1"
+            )
         if self.preview_matte_long_side < 64:
             raise SettingsError("preview_matte_long_side must be at least 64")
         if self.preview_face_interval_s <= 0:
             raise SettingsError("preview_face_interval_s must be positive")
+        for name in ("face_min_size_px", "composite_face_min_size_px"):
+            if getattr(self, name) < 12:  # MTCNN's smallest window
+                raise SettingsError(f"{name} must be at least 12 pixels")
         if not 0.0 < self.preview_alpha_still_weight <= 1.0:
             raise SettingsError(f"preview_alpha_still_weight must be in (0, 1], not {self.preview_alpha_still_weight}")
         if self.preview_alpha_motion_levels <= 0:
@@ -586,6 +636,44 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be positive")
 
+    def _check_photo_store(self) -> None:
+        if not self.photo_store:
+            given = [name for name in ("s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key") if getattr(self, name)]
+            if given:
+                raise SettingsError(
+                    f"{', '.join(given)} set, but photo_store is empty (photos in local files): "
+                    "set photo_store to s3://BUCKET to keep photos in the S3 store"
+                )
+            return
+        bucket, prefix = _split_photo_store(self.photo_store)
+        prefix_parts = prefix.split("/")[:-1]
+        if (
+            not _S3_BUCKET.fullmatch(bucket)
+            or ".." in bucket
+            or not all(_S3_PREFIX_PART.fullmatch(part) and part not in (".", "..") for part in prefix_parts)
+        ):
+            raise SettingsError(
+                "photo_store must be empty (local files) or s3://BUCKET or s3://BUCKET/PREFIX, the bucket 3-63 "
+                "lowercase letters, digits, dots and hyphens, the prefix letters, digits and . _ - / "
+                f"(like s3://artbooth-photos/museum-1), not {self.photo_store!r}"
+            )
+        if self.s3_endpoint_url:
+            parts = urllib.parse.urlsplit(self.s3_endpoint_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+                raise SettingsError(
+                    f"s3_endpoint_url must be the store's http(s) address, like http://127.0.0.1:8333, "
+                    f"not {self.s3_endpoint_url!r}"
+                )
+        if not re.fullmatch(r"[a-z0-9-]{1,32}", self.s3_region):
+            raise SettingsError(f"s3_region must be a region name like us-east-1, not {self.s3_region!r}")
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise SettingsError(
+                "s3_access_key_id and s3_secret_access_key go together: give both, or neither for the "
+                "AWS_* variables or the machine's role"
+            )
+        if self.s3_timeout_seconds <= 0:
+            raise SettingsError("s3_timeout_seconds must be positive")
+
     @property
     def max_request_bytes(self) -> int:
         """The largest request body taken: the largest photo and its multipart form around it."""
@@ -602,7 +690,24 @@ class Settings:
             from db.engine import masked_url  # db imports settings; only this method needs db
 
             values["database_url"] = masked_url(self.database_url)
+        if self.s3_secret_access_key:
+            values["s3_secret_access_key"] = "***"
         return values
+
+
+# S3 bucket names (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html, the
+# rules every S3-compatible store accepts), and the parts of our key prefix.
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_PREFIX_PART = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _split_photo_store(value: str) -> tuple[str, str]:
+    """``s3://BUCKET/PRE/FIX`` -> ("BUCKET", "PRE/FIX/"); anything else -> ("", "")."""
+    if not value.startswith("s3://"):
+        return "", ""
+    bucket, _, prefix = value.removeprefix("s3://").partition("/")
+    prefix = prefix.strip("/")
+    return bucket, f"{prefix}/" if prefix else ""
 
 
 def _loadable_fields(cls: type[Settings]) -> list[str]:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from db import overrides, service
 from db.engine import create_engine, create_session_factory, database_url, unavailable
 from db.migrate import upgrade
+from db.notify import SETTINGS_CHANNEL
 from db.service import RetentionReport, SessionFactory
 from db.store import LocalPhotoStore, PhotoStore
 from kiosk.errors import StorageFailedError
@@ -47,6 +48,7 @@ class Storage:
         self.settings = settings
         # One change at a time, so two staff saving at once cannot leave one's change out of effect.
         self._settings_lock = asyncio.Lock()
+        self._flush_lock = asyncio.Lock()
         self.engine = engine
         self.sessions: SessionFactory = create_session_factory(engine)
         self.store = store
@@ -55,26 +57,35 @@ class Storage:
 
     @classmethod
     async def open(cls, settings: Settings) -> Storage:
-        """Bring the database schema up to date and connect; DatabaseUnavailableError says why not."""
+        """Bring the database schema up to date and connect to it and to the photo store;
+        DatabaseUnavailableError or PhotoStoreUnavailableError says why not."""
         url = database_url(settings.data_dir, settings.database_url)
         await upgrade(url)
-        storage = cls(settings, create_engine(url), LocalPhotoStore(settings.resolved_photos_dir))
+        storage = cls(settings, create_engine(url), await _open_photo_store(settings))
         try:
-            await storage._apply_stored_overrides()
+            await storage.reload_settings()
         except SQLAlchemyError as exc:
             await storage.close()
             raise unavailable(storage.engine.url, exc) from exc
         return storage
 
-    async def _apply_stored_overrides(self) -> None:
-        settings = self.loaded_settings
-        for name, value in sorted((await overrides.load_overrides(self.sessions)).items()):
-            try:
-                settings = settings.with_overrides({name: value})
-            except SettingsError as exc:
-                # A value an older version accepted must not keep the service from starting.
-                log.warning("ignoring the dashboard's value of %s: %s", name, exc)
-        self.settings = settings
+    @property
+    def shares_settings(self) -> bool:
+        """Whether other serve nodes may share this database (PostgreSQL): settings changes are then
+        announced to them (db/notify.py). SQLite is one machine's file: one node."""
+        return self.engine.dialect.name == "postgresql"
+
+    async def reload_settings(self) -> None:
+        """Put the stored dashboard values in effect: at start, and whenever any node changed them."""
+        async with self._settings_lock:
+            settings = self.loaded_settings
+            for name, value in sorted((await overrides.load_overrides(self.sessions)).items()):
+                try:
+                    settings = settings.with_overrides({name: value})
+                except SettingsError as exc:
+                    # A value an older version accepted must not keep the service from starting.
+                    log.warning("ignoring the dashboard's value of %s: %s", name, exc)
+            self.settings = settings
 
     async def change_settings(self, changes: Mapping[str, object], *, resets: Iterable[str] = (), actor: str) -> Settings:
         """Apply staff's ``changes`` (field name -> value, as text or JSON) and ``resets`` (back to
@@ -86,13 +97,21 @@ class Storage:
             settings = self.loaded_settings.with_overrides(kept | dict(changes))
             json_values = {name: _json_value(getattr(settings, name)) for name in changes}
             await overrides.save_overrides(
-                self.sessions, changes=json_values, resets=resets, actor=actor, now=datetime.now(timezone.utc)
+                self.sessions,
+                changes=json_values,
+                resets=resets,
+                actor=actor,
+                now=datetime.now(timezone.utc),
+                notify=SETTINGS_CHANNEL if self.shares_settings else None,
             )
             self.settings = settings
         return settings
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        try:
+            await self.store.close()
+        finally:
+            await self.engine.dispose()
 
     def warn_if_unreachable_by_phones(self) -> None:
         if not self.settings.public_url_reachable_by_phones:
@@ -154,12 +173,15 @@ class Storage:
         self._download_counts[link_id] += 1
 
     async def flush_download_counts(self) -> None:
-        counts, self._download_counts = self._download_counts, collections.Counter()
-        try:
-            await service.record_downloads(self.sessions, counts)
-        except Exception:
-            self._download_counts.update(counts)  # kept for the next flush
-            raise
+        """Write the downloads counted so far; when it returns they are in the database, even if the
+        periodic flush had taken them a moment before (it is waited for)."""
+        async with self._flush_lock:
+            counts, self._download_counts = self._download_counts, collections.Counter()
+            try:
+                await service.record_downloads(self.sessions, counts)
+            except Exception:
+                self._download_counts.update(counts)  # kept for the next flush
+                raise
 
     async def flush_download_counts_periodically(self) -> None:
         """Every download_count_flush_seconds until cancelled, then once more, so no count is lost at shutdown."""
@@ -192,6 +214,15 @@ class Storage:
                 # A database blip must not end retention for the life of the service.
                 log.exception("retention run failed; retrying in %d minutes", self.settings.retention_interval_minutes)
             await asyncio.sleep(self.settings.retention_interval_minutes * 60)
+
+
+async def _open_photo_store(settings: Settings) -> PhotoStore:
+    if not settings.photo_store:
+        return LocalPhotoStore(settings.resolved_photos_dir)
+    # Imported only here: botocore's import costs a single-machine service (and every CLI command) time for nothing.
+    from db.s3_store import S3PhotoStore
+
+    return await S3PhotoStore.open(settings)
 
 
 def _json_value(value: object) -> object:

@@ -20,7 +20,8 @@ import multiprocessing
 import os
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
+import time
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from kiosk.artworks import ArtworkSource
@@ -112,6 +113,16 @@ def _compose_in_worker(
     return ComposeOutcome(result.encoded, result.report())
 
 
+def _prepare_in_worker(artwork: ArtworkSource) -> tuple[int, float, str | None]:
+    """(styles computed, milliseconds, error or None) of readying ``artwork`` in this worker."""
+    start = time.perf_counter()
+    try:
+        computed = _worker_engine.prepare(artwork)
+    except (PipelineError, ArtBoothError) as exc:  # e.g. the painting's file went missing: the capture will say so
+        return 0, (time.perf_counter() - start) * 1000.0, str(exc)
+    return computed, (time.perf_counter() - start) * 1000.0, None
+
+
 def _warm_up_report() -> dict[str, object]:
     """This worker's warm-up (it ran in the pool's initializer, before any task). The barrier holds
     each worker until all have come, so the pool's N calls reach N different workers."""
@@ -140,6 +151,10 @@ class ComposePool:
         # The museum's name, logo and credit strip, likewise carried by each job; the service sets it
         # (use_identity) before its first photo. None: photos without a credit strip.
         self.identity: MuseumIdentity | None = None
+        # Artworks booths chose, readied in a worker one at a time (prepare): the one running, and
+        # the newest one asked for since, which replaces any older one still waiting.
+        self._preparing: asyncio.Task | None = None
+        self._prepare_next: ArtworkSource | None = None
 
     def use_identity(self, identity: MuseumIdentity) -> None:
         """Credit photos with ``identity`` from now on (staff changed the museum's name, logo or strip)."""
@@ -162,6 +177,33 @@ class ComposePool:
             log.info("compose worker %s warm: %s", warm_up["pid"], warm_up["ms"])
         return self.warm_ups
 
+    def prepare(self, artwork: ArtworkSource) -> None:
+        """Ready ``artwork`` in a worker now (a booth chose it for the painted look): its painting
+        decoded and its style computed, so the visitor's capture does not pay for them. Runs beside
+        the captures, one at a time; a booth flicking through artworks readies only the newest."""
+        self._prepare_next = artwork
+        if self._preparing is None or self._preparing.done():
+            self._preparing = asyncio.create_task(self._prepare_asked())
+
+    async def prepared(self) -> None:
+        """Return once the artworks asked for so far are ready (or failed to be)."""
+        if self._preparing is not None:
+            await asyncio.shield(self._preparing)
+
+    async def _prepare_asked(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (artwork := self._prepare_next) is not None:
+            self._prepare_next = None
+            try:
+                computed, ms, error = await loop.run_in_executor(self._executor, _prepare_in_worker, artwork)
+            except (BrokenExecutor, RuntimeError) as exc:  # a worker died, or the pool is closing: captures will say so
+                log.warning("artwork %s could not be readied: %s", artwork.spec.id, exc)
+                return
+            if error is None:
+                log.info("artwork %s ready for captures: %d styles computed in %.0f ms", artwork.spec.id, computed, ms)
+            else:
+                log.warning("artwork %s could not be readied: %s", artwork.spec.id, error)
+
     async def compose(
         self, photo_bytes: bytes, artwork: ArtworkSource, *, harmonization: Harmonization | None = None
     ) -> ComposeOutcome:
@@ -180,4 +222,6 @@ class ComposePool:
             )
 
     def close(self) -> None:
+        if self._preparing is not None:
+            self._preparing.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)

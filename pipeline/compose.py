@@ -77,10 +77,10 @@ class Compositor:
         painted = None
         if self._painted is not None:
             with timings.measure("painting_style"):  # about 0 ms once the artwork's style is cached
-                style = self._painted.artwork_style(artwork, placement)
+                style, ready = self._painted.artwork_style(artwork, placement.box)
             score = self._scorer(artwork, placement, alpha_layer, harmonized)
             painted = self._painted(
-                artwork.image, placement.rect, layer, alpha_layer, faces_in_layer, style, score, timings=timings
+                artwork.image, placement.rect, layer, alpha_layer, faces_in_layer, style, score, timings=timings, style_ready=ready
             )
             layer = painted.foreground
         with timings.measure("blend"):

@@ -3,6 +3,7 @@ to leave faces recognisable (colour guard, texture, stylization)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import cv2
@@ -20,15 +21,30 @@ SKIN_CORE_SHARE = 0.6
 def face_mask(shape: tuple[int, int], faces: Sequence[Face]) -> np.ndarray:
     """A soft 0..1 map of the faces (ellipses around MTCNN's boxes), float32 of ``shape``."""
     mask = np.zeros(shape, np.float32)
+    if not faces:
+        return mask
+    height, width = shape
+    sigma = max(1.0, FACE_FEATHER * float(np.median([f.box[3] - f.box[1] for f in faces])))
+    # OpenCV's float Gaussian reaches 4 sigma: beyond that from every ellipse the feathered map is 0,
+    # so only this window is drawn and blurred (the whole map is a 1920x1080 canvas in compose).
+    reach = math.ceil(4 * sigma) + 2
+    ellipses = []
     for face in faces:
         x0, y0, x1, y1 = face.box
         centre = (round((x0 + x1) / 2), round((y0 + y1) / 2 + 0.05 * (y1 - y0)))
         axes = (max(1, round((x1 - x0) * FACE_ELLIPSE_SCALE[0])), max(1, round((y1 - y0) * FACE_ELLIPSE_SCALE[1])))
-        cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, thickness=-1)
-    if faces:
-        sigma = max(1.0, FACE_FEATHER * float(np.median([f.box[3] - f.box[1] for f in faces])))
-        mask = np.maximum(mask, cv2.GaussianBlur(mask, (0, 0), sigma))
-    return np.clip(mask, 0.0, 1.0)
+        ellipses.append((centre, axes))
+    wx0 = max(0, min(c[0] - a[0] for c, a in ellipses) - reach)
+    wy0 = max(0, min(c[1] - a[1] for c, a in ellipses) - reach)
+    wx1 = min(width, max(c[0] + a[0] for c, a in ellipses) + reach + 1)
+    wy1 = min(height, max(c[1] + a[1] for c, a in ellipses) + reach + 1)
+    if wx0 >= wx1 or wy0 >= wy1:
+        return mask  # every face lies outside the map
+    window = mask[wy0:wy1, wx0:wx1]
+    for (cx, cy), axes in ellipses:
+        cv2.ellipse(window, (cx - wx0, cy - wy0), axes, 0, 0, 360, 1.0, thickness=-1)
+    window[:] = np.clip(np.maximum(window, cv2.GaussianBlur(window, (0, 0), sigma)), 0.0, 1.0)
+    return mask
 
 
 def face_core(shape: tuple[int, int], faces: Sequence[Face]) -> np.ndarray:
@@ -42,3 +58,42 @@ def face_core(shape: tuple[int, int], faces: Sequence[Face]) -> np.ndarray:
         cx1, cy1 = int(np.clip(round(x1 - mx), 0, width)), int(np.clip(round(y1 - my), 0, height))
         core[cy0:cy1, cx0:cx1] = 1.0
     return core
+
+
+# Two boxes are the same face when they overlap by at least this share (intersection over union).
+FACE_MATCH_IOU = 0.3
+
+
+def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def lost_faces(before: Sequence[Face], after: Sequence[Face]) -> list[Face]:
+    """The faces of ``before`` that no face of ``after`` matches."""
+    return [f for f in before if not any(box_iou(f.box, g.box) >= FACE_MATCH_IOU for g in after)]
+
+
+def faces_restored(
+    changed: np.ndarray, original: np.ndarray, faces: Sequence[Face], share: float, grow: float = 1.0
+) -> np.ndarray:
+    """``changed`` (RGB uint8) with ``share`` of its change undone around ``faces`` (their soft
+    ellipses, ``grow`` times as large about their centres: hair and neck are part of what makes a
+    marginal face a face): a face a stage made unrecognisable gets its own pixels back, and
+    nothing else does."""
+    grown = [
+        Face(
+            box=(cx - grow * (f.box[2] - f.box[0]) / 2, cy - grow * (f.box[3] - f.box[1]) / 2,
+                 cx + grow * (f.box[2] - f.box[0]) / 2, cy + grow * (f.box[3] - f.box[1]) / 2),
+            probability=f.probability,
+            landmarks=f.landmarks,
+        )
+        for f in faces
+        for cx, cy in [f.centre]
+    ]
+    weight = share * face_mask(changed.shape[:2], grown)[..., None]
+    restored = changed.astype(np.float32) + weight * (original.astype(np.float32) - changed.astype(np.float32))
+    return np.clip(np.rint(restored), 0, 255).astype(np.uint8)

@@ -6,8 +6,8 @@ The capture pipeline (pipeline/compose.py) and `artbooth harmonize` (kiosk/harmo
 it on a subject layer placed at a rect over a background image:
 
     stage = PaintedStage(network, StyleCache(16), StylizeParams(strength=0.8))
-    style = stage.artwork_style(artwork, placement)      # cached per artwork and reference region
-    painted = stage(artwork.image, placement.rect, layer, alpha, faces, style, score=...)
+    style, ready = stage.artwork_style(artwork, placement.box)  # cached per artwork and reference region
+    painted = stage(artwork.image, placement.rect, layer, alpha, faces, style, score=..., style_ready=ready)
     painted.foreground                                   # the repainted layer, blended like any other
 
 Variants are cheap: the transform runs once, at the chosen strength, and the variants are blends
@@ -38,7 +38,7 @@ from pipeline.stylize import (
     painting_style,
     stylize,
 )
-from pipeline.types import Artwork, Face, Placement, ReferenceMode, StageTimings
+from pipeline.types import Artwork, Face, ReferenceMode, StageTimings
 
 # The variants: shares of the repainting blended into the layer, the default (full) first.
 PAINTED_BLENDS = (1.0, 0.7, 0.4)
@@ -61,6 +61,7 @@ class Painted:
     candidates: list[PaintedVariant]
     stylized: Stylized  # the transform's run (strength, working size) over the subject's window
     style: PaintingStyle
+    style_ready: bool  # the artwork's style was cached (prepared when the booth chose it), not computed for this photo
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -69,6 +70,7 @@ class Painted:
             "working_scale": round(self.stylized.working_scale, 4),
             "stroke_px": round(self.style.stroke_px, 2),
             "chosen": self.chosen.name,
+            "style_ready": self.style_ready,
         }
 
 
@@ -113,14 +115,22 @@ class PaintedStage:
         """The style of the paint ``weights()`` marks over ``image``, computed once per ``key``."""
         return self.styles.get(key, lambda: painting_style(self.network, image, weights()))
 
-    def artwork_style(self, artwork: Artwork, placement: Placement) -> PaintingStyle:
+    def artwork_style(self, artwork: Artwork, box: tuple[int, int, int, int]) -> tuple[PaintingStyle, bool]:
         """The artwork's style from its reference region: the region staff drew when the artwork is
-        matched to it, else the paint around the placement box (the light and strokes the visitor
-        stands in). Cached per artwork image and region."""
+        matched to it, else the paint around the placement ``box`` (the light and strokes the visitor
+        stands in). Cached per artwork image and region; also says whether it was ready (cached,
+        e.g. prepared when a booth chose the artwork) rather than computed now."""
         mode = ReferenceMode.REGION if artwork.spec.reference_mode is ReferenceMode.REGION else ReferenceMode.RING
-        region = artwork.spec.reference_region if mode is ReferenceMode.REGION else placement.box
+        region = artwork.spec.reference_region if mode is ReferenceMode.REGION else box
         key = (artwork.spec.id, image_identity(artwork.image), mode.value, region)
-        return self.style(key, artwork.image, lambda: reference_weights(artwork, placement.box, mode))
+        ready = key in self.styles
+        return self.style(key, artwork.image, lambda: reference_weights(artwork, box, mode)), ready
+
+    def prepare(self, artwork: Artwork) -> int:
+        """Compute the artwork's style for every framing's box now (a booth chose it: the visitor's
+        capture then finds it cached). Returns how many styles were computed rather than found."""
+        boxes = {artwork.spec.boxes[framing].to_pixels(artwork.width, artwork.height) for framing in artwork.spec.boxes}
+        return sum(not self.artwork_style(artwork, box)[1] for box in sorted(boxes))
 
     def __call__(
         self,
@@ -132,11 +142,13 @@ class PaintedStage:
         style: PaintingStyle,
         score: Callable[[np.ndarray], float] | None = None,
         timings: StageTimings | None = None,
+        style_ready: bool = False,
     ) -> Painted:
         """Repaint ``layer`` (RGB uint8, with ``alpha``, to be blended over ``background`` at ``rect``).
 
         ``faces`` are in the layer's pixels. ``score`` rates a finished layer (harmony in [0, 1]);
-        without it the default variant is kept unscored. ``timings`` gets "stylize" (the transform
+        without it the default variant is kept unscored. ``style_ready`` is reported (see
+        ``artwork_style``). ``timings`` gets "stylize" (the transform
         and its blend) and "painted_variants" (blending and scoring the variants). Only the layer
         changes: blending the result over ``background`` leaves every pixel the alpha does not touch.
         """
@@ -156,7 +168,12 @@ class PaintedStage:
             ]
             chosen = candidates[0] if score is None else choose(candidates)
         return Painted(
-            foreground=layers[chosen.blend], chosen=chosen, candidates=candidates, stylized=stylized, style=style
+            foreground=layers[chosen.blend],
+            chosen=chosen,
+            candidates=candidates,
+            stylized=stylized,
+            style=style,
+            style_ready=style_ready,
         )
 
     def _repainting(

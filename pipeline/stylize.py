@@ -118,7 +118,7 @@ class StylizeParams:
     strength: float = 0.8  # 0: the input unchanged; 1: the painting's style vector
     face_protection: float = 0.6  # share of the repainted luminance faces do not take (they keep their colours)
     min_working_side: int = 384  # the subject's crop is transformed with at least this long side
-    max_working_pixels: int = 700_000  # ... and at most this many pixels
+    max_working_pixels: int = 360_000  # ... and at most this many pixels
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -163,6 +163,9 @@ class StyleCache:
 
     def __len__(self) -> int:
         return len(self._styles)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._styles
 
     def get(self, key: Hashable, compute: Callable[[], PaintingStyle]) -> PaintingStyle:
         style = self._styles.get(key)

@@ -10,6 +10,8 @@ import pytest
 import skimage.data
 import torch
 
+from kiosk.harmonize import SubjectFaces
+from pipeline.face_regions import face_mask, faces_restored, lost_faces
 from pipeline.faces import MtcnnFaceDetector, non_max_suppression
 from pipeline.types import Face
 
@@ -226,3 +228,35 @@ def test_nms_min_removes_a_box_inside_another() -> None:
 
 def test_nms_of_nothing() -> None:
     assert non_max_suppression(np.empty((0, 4)), np.empty(0), 0.5).tolist() == []
+
+
+def test_a_face_a_stage_made_unrecognisable_is_noticed_and_given_back(
+    detector: MtcnnFaceDetector, astronaut: np.ndarray
+) -> None:
+    before = detector.detect(astronaut)
+    assert len(before) == 1
+    # A stage gone too far: the whole picture smeared into flat dark paint, the face with it.
+    painted = (cv2.blur(astronaut, (41, 41)) // 3).astype(np.uint8)
+    assert lost_faces(before, detector.detect(painted)) == before
+
+    restored = faces_restored(painted, astronaut, before, share=1.0)
+    assert lost_faces(before, detector.detect(restored)) == []
+    # Only the face got its own pixels back: far from its ellipse the stage's change stays.
+    outside = face_mask(astronaut.shape[:2], before) == 0
+    assert outside.mean() > 0.7
+    assert np.array_equal(restored[outside], painted[outside])
+    assert faces_restored(painted, astronaut, before, share=0.0).tobytes() == painted.tobytes()
+
+
+def test_a_face_counts_as_lost_when_the_search_that_found_it_misses_it() -> None:
+    def face(x: float) -> Face:
+        return Face(box=(x, 10.0, x + 20.0, 36.0), probability=0.95, landmarks=np.zeros((5, 2)))
+
+    marginal, clear = face(0.0), face(100.0)
+    # The whole-image search found the marginal face; the closer search found both.
+    before = SubjectFaces(whole=[marginal], close=[marginal, clear])
+    assert before.all == [marginal, clear]
+    assert before.missing_from(SubjectFaces(whole=[marginal], close=[marginal, clear])) == []
+    assert before.missing_from(SubjectFaces(whole=[], close=[marginal, clear])) == [marginal]
+    assert before.missing_from(SubjectFaces(whole=[marginal], close=[marginal])) == [clear]
+    assert before.missing_from(SubjectFaces(whole=[], close=[])) == [marginal, clear]  # each once

@@ -13,6 +13,7 @@ import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import cv2
@@ -176,9 +177,12 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
                 stats = await response.json()
             assert stats["preview"]["connection"] == "connected" and stats["preview"]["fps_in"] > 0
 
-            # Changing the artwork takes effect on the same connection.
-            await page.click('#strip [data-artwork="demo-velvet-studio"]')
-            await page.wait_for_timeout(1000)
+            # Changing the artwork takes effect on the same connection: the server switched the live preview.
+            choice = "/api/kiosks/booth-1/artwork"  # with the page's ?language=fr
+            async with page.expect_response(lambda reply: urlsplit(reply.url).path == choice) as chosen:
+                await page.click('#strip [data-artwork="demo-velvet-studio"]')
+            switched = await (await chosen.value).json()
+            assert switched["artwork"] == "demo-velvet-studio" and switched["live"] is True
             assert await page.evaluate("document.body.dataset.connection") == "connected"
 
             await page.click("#shoot")
@@ -285,8 +289,11 @@ async def test_the_booth_reconnects_by_itself_when_its_connection_drops_but_not_
             )
             await page.wait_for_function("document.getElementById('live').videoWidth > 0", timeout=30_000)
             before = await page.evaluate(RECEIVED_VIDEO)
-            await page.wait_for_timeout(2000)
-            after = await page.evaluate(RECEIVED_VIDEO)
+            # Over 20 frames within 2 s: as soon as they are in, not after a fixed wait.
+            clock = asyncio.get_running_loop()
+            deadline = clock.time() + 2
+            while (after := await page.evaluate(RECEIVED_VIDEO))["frames"] - before["frames"] <= 20 and clock.time() < deadline:
+                await asyncio.sleep(0.05)
 
             # Staff revoke the booth (as the Kiosks page's "Revoke" does): its preview closes at once,
             # its reconnection is refused, and the screen says it must be set up again.

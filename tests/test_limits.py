@@ -318,6 +318,10 @@ async def test_a_flood_of_large_uploads_costs_bounded_memory_and_gives_it_back(t
         "ARTBOOTH_PUBLIC_CONCURRENT_REQUESTS": "1000",
         "ARTBOOTH_MAX_CONNECTIONS_PER_ADDRESS": "1000",
         "ARTBOOTH_PUBLIC_UPLOAD": "true",  # the flood goes to the public compose form, off by default
+        # Its worker only loads the models (as tests/servers.py's do): no photo is composed here, and
+        # the warm-up's generated photo and the edge-band solve's pymatting would cost seconds a start.
+        "ARTBOOTH_COMPOSE_WARM_UP": "false",
+        "ARTBOOTH_MATTING_BAND_SOLVE": "false",
     }
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log_file:

@@ -4,6 +4,7 @@ models, a real server on loopback."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -16,13 +17,14 @@ import skimage.data
 from PIL import Image
 
 from cli_helpers import run
+from booth_helpers import paired_booth
 from api_helpers import ADMIN, CHEAP_HASHES, bearer, browser, new_token, running_with_staff, sign_in
 from db import service
 from imagefiles import encoded
 from kiosk.errors import ExitCode
 from pipeline.harmonize.harmonizer import SWITCH_MARGIN
 from servers import loopback_settings
-from web.keys import POOL_KEY, STORAGE_KEY
+from web.keys import CATALOGUE_KEY, POOL_KEY, STORAGE_KEY
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +192,29 @@ async def test_api_composes_in_the_look_asked_for_and_refuses_another(server):
         assert "painted" not in (await service.get_photo(sessions, photo_id)).scores
         async with staff.post(url, data=form | {"look": "sketch"}, allow_redirects=False) as response:
             assert response.status == 400 and "look must be one of realistic, painted" in await response.text()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_booth_choosing_an_artwork_readies_its_painted_style_before_the_capture(server):
+    pool, catalogue = server.app[POOL_KEY], server.app[CATALOGUE_KEY]
+    painted = dataclasses.replace(pool.harmonization, look="painted")
+    photo = encoded(skimage.data.astronaut())
+
+    async def compose_on(artwork_id: str) -> dict:
+        source = await catalogue.source_of(await catalogue.offered_at_kiosk("gallery-2", artwork_id))
+        outcome = await pool.compose(photo, source, harmonization=painted)
+        assert outcome.ok, outcome.error
+        return outcome.report["stylize"]
+
+    # An artwork no booth chose: its first painted photo computes the style.
+    assert (await compose_on("demo-velvet-studio"))["style_ready"] is False
+
+    booth = await paired_booth(server, "gallery-2")
+    async with booth:
+        url = server.make_url("/api/kiosks/gallery-2/artwork")
+        async with booth.post(url, json={"artwork": "demo-midnight-harbour"}) as response:
+            assert response.status == 200, await response.text()
+            assert (await response.json())["look"] == "visitor"
+    await pool.prepared()
+    # The booth's choice readied it in the worker: the visitor's photo finds the style there.
+    assert (await compose_on("demo-midnight-harbour"))["style_ready"] is True

@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from db.images import THUMBNAIL_LONG_SIDE, thumbnail_jpeg
+from db.notify import SettingsListener
 from kiosk import tls
 from kiosk.artworks import ArtworkLibrary
 from kiosk.catalogue import ArtworkCatalogue
@@ -28,7 +29,7 @@ from web.api import problems
 from web.api import routes as api_routes
 from web.artwork_json import spec_json
 from web.i18n import SHIPPED_LOCALES_DIR, Catalogues
-from web.keys import CATALOGUE_KEY, PAGES_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY, THUMBNAILS_KEY
+from web.keys import BOOTHS_KEY, CATALOGUE_KEY, PAGES_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY, THUMBNAILS_KEY
 from web.templating import Pages
 from web.uploads import compose_upload, status_of
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_compose_pool)
     app.cleanup_ctx.append(kiosk.live_preview)
+    app.cleanup_ctx.append(_shared_state)
     app.cleanup_ctx.append(staff.staff_auth)  # last: its setup link is then the last line of the start
     return app
 
@@ -113,6 +115,35 @@ async def _compose_pool(app: web.Application):
     await asyncio.get_running_loop().run_in_executor(None, pool.close)
 
 
+async def _shared_state(app: web.Application):
+    """What serve nodes sharing one database share beyond it: every booth's presence, and on
+    PostgreSQL every node's settings changes (db/notify.py), taken up as a change made here is."""
+    storage, booths = app[STORAGE_KEY], app[BOOTHS_KEY]
+    node = storage.settings.resolved_node_name
+    booths.share_through(storage.sessions, node)
+    background = [asyncio.create_task(booths.share_periodically(), name="booth presence")]
+    if storage.shares_settings:
+        listener = SettingsListener(
+            storage.engine.url,
+            lambda: _take_up_stored_settings(app),
+            node=node,
+            max_retry_s=storage.settings.settings_listen_retry_max_seconds,
+        )
+        background.append(asyncio.create_task(listener.run(), name="settings listener"))
+    yield
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
+
+
+async def _take_up_stored_settings(app: web.Application) -> None:
+    """Put the stored dashboard settings in effect here after any node changed them: what the
+    dashboard's pages do after a change made on this node."""
+    await app[STORAGE_KEY].reload_settings()
+    await dashboard.apply_settings(app)
+    await dashboard_museum.apply_identity(app)
+
+
 async def gallery_page(request: web.Request) -> web.Response:
     return await _public_page(request, "gallery.html", specs=await _offered_specs(request.app), error=None)
 
@@ -150,8 +181,8 @@ async def thumbnail(request: web.Request) -> web.Response:
     cache_key = (record.spec.id, record.updated_at)
     if cache_key not in cache:
         settings = request.app[SETTINGS_KEY]
-        # Finding (or painting) the image and shrinking it: one trip off the event loop.
-        cache[cache_key] = await asyncio.to_thread(lambda: _make_thumbnail(catalogue.image_path(record), settings))
+        image = await catalogue.image_file(record)
+        cache[cache_key] = await asyncio.to_thread(_make_thumbnail, image, settings)
     return web.Response(body=cache[cache_key], content_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
 

@@ -1,9 +1,9 @@
 """Honest answers while the service cannot do its work right now: 503 with Retry-After, never 500.
 
 Two causes are temporary rather than bugs, and each answer says it will pass:
-- the database cannot be used (file unreadable, server down, pool exhausted, a query timing out):
-  the ``middleware`` turns the error into 503 for every route, in the form the caller reads
-  (HTML for pages, JSON for /api/*, problem+json for /api/v1);
+- the database cannot be used (file unreadable, server down, pool exhausted, a query timing out),
+  or the S3 photo store cannot be reached: the ``middleware`` turns the error into 503 for every
+  route, in the form the caller reads (HTML for pages, JSON for /api/*, problem+json for /api/v1);
 - a photo's files cannot be removed now (a read-only photos folder): the photo is already hidden
   and the next retention run finishes the delete (db.service.DeleteResult.PENDING); the delete
   routes answer with ``DELETE_PENDING`` through ``delete_pending_html`` or a problem.
@@ -21,6 +21,7 @@ from aiohttp import web
 from sqlalchemy import exc as sa_exc
 
 from db.engine import DatabaseUnavailableError
+from db.store import PhotoStoreUnavailableError
 from web.api.problems import in_api, problem_response
 from web.keys import PAGES_KEY, SETTINGS_KEY
 
@@ -41,7 +42,14 @@ DELETE_PENDING_CODE = "delete_pending"
 # The database errors that say "not now" rather than "this request or our code is wrong".
 # DatabaseError itself (not its subclasses such as IntegrityError) is SQLite's "file is not a
 # database" / "disk image is malformed": the file is unusable, whatever the request.
-_UNAVAILABLE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, DatabaseUnavailableError)
+# The photo store that cannot be reached (an S3 store down, db/s3_store.py) is answered the same way.
+_UNAVAILABLE_ERRORS = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    DatabaseUnavailableError,
+    PhotoStoreUnavailableError,
+)
 # Raised by the drivers themselves (a connect timing out or refused) without SQLAlchemy's wrapping.
 _DRIVER_ERRORS = (TimeoutError, ConnectionError)
 _DRIVER_MODULES = ("sqlalchemy", "asyncpg", "aiosqlite", "sqlite3")

@@ -294,7 +294,11 @@ async def _photo_file(request: web.Request, key: str) -> web.StreamResponse:
     path = store.local_path(key)
     if path is not None:
         return web.FileResponse(path, headers={"Content-Type": "image/jpeg"})
-    return web.Response(body=await store.get(key), content_type="image/jpeg")
+    try:
+        body = await store.get(key)
+    except StoredFileMissingError:  # deleted a moment ago: as FileResponse answers a missing file
+        raise web.HTTPNotFound() from None
+    return web.Response(body=body, content_type="image/jpeg")
 
 
 async def photo_thumbnail(request: web.Request) -> web.StreamResponse:
@@ -488,7 +492,7 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
     return await _settings_form(request)
 
 
-async def _apply_settings(app: web.Application) -> None:
+async def apply_settings(app: web.Application) -> None:
     """Hand the settings now in effect to what keeps its own copy of them: the compose pool's
     harmonization and the live preview's colour correction. Storage (links, retention) and the
     booth's page read storage.settings each time."""
@@ -520,7 +524,7 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
         return await _settings_form(request, status=400, error=f"Nothing was saved: {exc}.")
     if not changes:
         return _redirect("/staff/settings", "unchanged")
-    await _apply_settings(request.app)
+    await apply_settings(request.app)
     log.info("%s changed settings: %s", identity.username, ", ".join(sorted(changes)))
     return _redirect("/staff/settings", "saved")
 
@@ -535,7 +539,7 @@ async def reset_setting(request: web.Request) -> web.StreamResponse:
         await storage.change_settings({}, resets=[name], actor=identity.username)
     except SettingsError as exc:  # another stored value no longer fits with the file's
         return await _settings_form(request, status=400, error=f"Not reset: {exc}.")
-    await _apply_settings(request.app)
+    await apply_settings(request.app)
     log.info("%s reset setting %s", identity.username, name)
     return _redirect("/staff/settings", "reset")
 

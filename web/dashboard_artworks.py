@@ -22,6 +22,7 @@ from aiohttp import web
 from db.images import thumbnail_jpeg
 from db.models import StaffRole
 from db.service import ArtworkRecord
+from db.store import PhotoStoreUnavailableError
 from kiosk.artworks import DEMO_KEY_PREFIX, FOLDER_KEY_PREFIX
 from kiosk.catalogue import KEEP, TEXT_LIMITS, ArtworkEdit, demos_hidden, look_harmonization
 from kiosk.errors import ArtBoothError, ArtworkNotFoundError, ExitCode, InvalidEditError, exit_code_for
@@ -447,8 +448,10 @@ async def editor_image(request: web.Request) -> web.StreamResponse:
         catalogue = request.app[CATALOGUE_KEY]
         max_pixels = request.app[SETTINGS_KEY].max_image_pixels
         try:
-            # Finding (or painting) the image and shrinking it: one trip off the event loop.
-            image = await asyncio.to_thread(lambda: _editor_jpeg(catalogue.image_path(record).read_bytes(), max_pixels))
+            path = await catalogue.image_file(record)
+            image = await asyncio.to_thread(lambda: _editor_jpeg(path.read_bytes(), max_pixels))
+        except PhotoStoreUnavailableError:
+            raise  # not missing: the store is away for now (503, web/availability.py)
         except (ArtBoothError, PipelineError, OSError):
             raise web.HTTPNotFound(text="This artwork's image is missing or damaged.") from None
         pages.previews[key] = image

@@ -1,5 +1,5 @@
-"""The staff dashboard's Kiosks section: every registered booth with its live status (from this
-server's preview connections) and statistics, a link that opens its page, and forms to register
+"""The staff dashboard's Kiosks section: every registered booth with its live status (whether it
+checked in with any serve node lately, kiosk/booths.py; its preview connection here) and statistics, a link that opens its page, and forms to register
 a kiosk, to change its name, location and the artworks it offers, to pair its screen and to
 revoke that pairing. Admins and operators alike. Every change is a POST answered with a redirect
 (pairing: with the page that shows the one-time link); a refused one shows the page again with why.
@@ -59,7 +59,7 @@ def _ago(seconds: float) -> tuple[str, int]:
 
 
 def _booth(request: web.Request, kiosk: KioskRecord) -> dict[str, object]:
-    """What the page shows of one booth: the record, this server's live figures, how long ago it was seen."""
+    """What the page shows of one booth: the record, the live figures, how long ago it was seen."""
     stats = request.app[BOOTHS_KEY].live_stats(kiosk.id)
     ago = None
     if kiosk.last_seen is not None:

@@ -201,12 +201,11 @@ async def _api_caller(request: web.Request) -> tuple[str, BoothCaller]:
         raise refused(text=json.dumps({"error": str(refusal)}), content_type="application/json") from None
 
 
-async def _touch(request: web.Request, kiosk_id: str, caller: BoothCaller) -> None:
-    """Note the booth is alive; staff trying its page or API are not the booth."""
-    if not caller.is_booth:
-        return
-    request.app[BOOTHS_KEY].status(kiosk_id).last_seen = time.monotonic()
-    await booth_access.note_seen(request.app[STORAGE_KEY].sessions, kiosk_id, now=datetime.now(timezone.utc))
+async def _touch(request: web.Request, kiosk_id: str, caller: BoothCaller, *, camera: str | None = None) -> None:
+    """Note the booth is alive (with its camera's state, when it said), for every serve node to
+    see; staff trying its page or API are not the booth."""
+    if caller.is_booth:
+        await request.app[BOOTHS_KEY].note_alive(kiosk_id, camera=camera)
 
 
 def _set_booth_cookies(request: web.Request, response: web.StreamResponse, kiosk_id: str, credential: str) -> None:
@@ -392,6 +391,8 @@ async def choose_artwork(request: web.Request) -> web.Response:
         return _problem(404, str(exc))
     # The settings in effect: staff's dashboard change of the service's look counts from now.
     look = offered_look(record.look, request.app[STORAGE_KEY].settings)
+    if look != "realistic":  # the visitor may be painted in: ready the artwork's style before the countdown ends
+        request.app[POOL_KEY].prepare(await request.app[CATALOGUE_KEY].source_of(record))
     return web.json_response({"artwork": artwork_id, "live": booths.peers.set_artwork(kiosk_id, artwork), "look": look})
 
 
@@ -480,7 +481,6 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
         return _busy(_say(request, FRIENDLY_RETRY))
     finally:
         booths.peers.pause_rendering(kiosk_id, False)
-    status.captures += 1
     stages = outcome.report["timings_ms"]
     log.info(
         "capture at kiosk %s: %s look, a %s still, answered in %.0f ms, of which %.0f ms composing (%s)",
@@ -517,9 +517,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     camera = (await _json_body(request)).get("camera") if request.can_read_body else None
     if camera is not None and camera not in CAMERA_STATES:
         return _problem(400, f"camera is one of {', '.join(CAMERA_STATES)}")
-    if camera is not None and caller.is_booth:  # staff trying the booth's page are not the booth
-        request.app[BOOTHS_KEY].status(kiosk_id).camera = camera
-    await _touch(request, kiosk_id, caller)
+    await _touch(request, kiosk_id, caller, camera=camera)
     return web.json_response({"kiosk": kiosk_id, "connected": request.app[BOOTHS_KEY].peers.stats(kiosk_id) is not None})
 
 

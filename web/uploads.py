@@ -43,6 +43,7 @@ _STATUS_FOR_CODE = {
     ExitCode.MODEL_MISSING: 503,
     ExitCode.DATABASE_UNAVAILABLE: 503,
     ExitCode.STORAGE_FAILED: 503,
+    ExitCode.PHOTO_STORE_UNAVAILABLE: 503,
 }
 # Seconds a client should wait when every compose worker is busy.
 BUSY_RETRY_AFTER_S = 5

@@ -1,5 +1,6 @@
-"""Kiosks: the registered booths with their live statistics from this server (preview connection,
-captures and failures since it started)."""
+"""Kiosks: the registered booths with their live statistics: online (checked in with any serve node
+lately), captures since this server started (from the photos table, through any node), and this
+server's preview connection and failures."""
 
 from __future__ import annotations
 

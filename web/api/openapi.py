@@ -370,11 +370,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["kiosk", "online", "connected", "seconds_since_seen", "capturing", "captures", "failures", "preview"],
         "properties": {
             "kiosk": {"type": "string"},
-            "online": {"type": "boolean", "description": "Its preview is connected, or it checked in within three heartbeats."},
+            "online": {"type": "boolean", "description": "Its preview is connected here, or it checked in with any node within three heartbeats."},
             "connected": {"type": "boolean", "description": "Its live preview is connected to this server."},
             "seconds_since_seen": {"type": "number", "nullable": True},
+            "node": {"type": "string", "nullable": True, "description": "The serve node it checked in with last."},
             "capturing": {"type": "boolean"},
-            "captures": {"type": "integer", "description": "Since this server started."},
+            "captures": {"type": "integer", "description": "Its photos since this server started, through any node."},
             "failures": {"type": "integer", "description": "Since this server started."},
             "camera": {
                 "type": "string",
