@@ -30,6 +30,7 @@ from kiosk.settings import LOOKS, Settings
 from pipeline.face_regions import faces_restored, lost_faces
 from pipeline.faces import MtcnnFaceDetector
 from pipeline.harmonize.harmonizer import Harmonized, Harmonizer
+from pipeline.harmonize.palette import mean_chroma
 from pipeline.harmonize.reference import ring_around
 from pipeline.placement import composite_layer
 from pipeline.looks import PaintedStage, faces_moved
@@ -213,14 +214,18 @@ def harmonize_composite(
     with timings.measure("faces_after"):
         found_after = SubjectFaces.search(models, image, alpha, box)
         # The visitor stays recognisable: a face MTCNN found before and misses now (a darkened small
-        # face, strokes across a marginal one) gets its own pixels back, step by step, until
-        # MTCNN finds every face again.
+        # face, strokes across a marginal one), or one the looks made greyer than both its own
+        # colour and the painting's, gets its own pixels back, step by step, until MTCNN finds
+        # every face again and none is greyed.
+        paint_chroma = mean_chroma(composite, (alpha == 0).astype(np.float32))
+        greyed = _greyed_faces(faces_before, composite, image, alpha, paint_chroma)
         lost = found_before.missing_from(found_after)
+        lost += lost_faces(greyed, lost)
         harmonized_image = image
         for share, grow in FACE_RESTORE_STEPS if lost else ():
             image = faces_restored(harmonized_image, composite, lost, share, grow)
             found_after = SubjectFaces.search(models, image, alpha, box)
-            if not found_before.missing_from(found_after):
+            if not found_before.missing_from(found_after) and not _greyed_faces(lost, composite, image, alpha, paint_chroma):
                 break
     return HarmonizedComposite(
         image=image,
@@ -295,6 +300,26 @@ class SubjectFaces:
         """The faces a search found here and the same search does not find in ``after``."""
         lost_close = lost_faces(self.close, after.close)
         return lost_close + lost_faces(lost_faces(self.whole, after.whole), lost_close)
+
+
+def _greyed_faces(
+    faces: Sequence[Face], before: np.ndarray, after: np.ndarray, alpha: np.ndarray, paint_chroma: float
+) -> list[Face]:
+    """The ``faces`` whose mean CIELAB chroma (over their box, on the subject) fell by more than the
+    painting's own greyness allows: a face may become as muted as the paint, never greyer."""
+    greyed = []
+    height, width = alpha.shape
+    for face in faces:
+        x0, y0 = max(int(face.box[0]), 0), max(int(face.box[1]), 0)
+        x1, y1 = min(int(np.ceil(face.box[2])), width), min(int(np.ceil(face.box[3])), height)
+        on_subject = (alpha[y0:y1, x0:x1] >= SUBJECT_LEVEL).astype(np.float32)
+        if not on_subject.any():
+            continue
+        own = mean_chroma(before[y0:y1, x0:x1], on_subject)
+        kept = mean_chroma(after[y0:y1, x0:x1], on_subject)
+        if own - kept > max(0.0, own - paint_chroma):
+            greyed.append(face)
+    return greyed
 
 
 def _on_subject(faces: Sequence[Face], alpha: np.ndarray) -> list[Face]:
