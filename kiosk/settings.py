@@ -218,6 +218,8 @@ class Settings:
     s3_secret_access_key: str = field(default="", repr=False)
     # Each request's connect and read timeout: an unreachable store answers 503 rather than hanging.
     s3_timeout_seconds: float = 10.0
+    # /readyz (web/health.py) gives each of its checks (database, photo store) this long to answer.
+    readiness_timeout_seconds: float = 2.0
     # Shared state between serve nodes on one PostgreSQL (issue 14, "shared"; db/presence.py, db/notify.py).
     # This node's name among them (the Kiosks page says which node saw a booth); empty: host name and port.
     node_name: str = ""
@@ -673,6 +675,8 @@ class Settings:
             )
         if self.s3_timeout_seconds <= 0:
             raise SettingsError("s3_timeout_seconds must be positive")
+        if self.readiness_timeout_seconds <= 0:
+            raise SettingsError("readiness_timeout_seconds must be positive")
 
     @property
     def max_request_bytes(self) -> int:

@@ -155,6 +155,7 @@ class ComposePool:
         # the newest one asked for since, which replaces any older one still waiting.
         self._preparing: asyncio.Task | None = None
         self._prepare_next: ArtworkSource | None = None
+        self._broken = False
 
     def use_identity(self, identity: MuseumIdentity) -> None:
         """Credit photos with ``identity`` from now on (staff changed the museum's name, logo or strip)."""
@@ -177,6 +178,13 @@ class ComposePool:
             log.info("compose worker %s warm: %s", warm_up["pid"], warm_up["ms"])
         return self.warm_ups
 
+    @property
+    def broken(self) -> bool:
+        """A worker died (killed, out of memory): the executor takes no more work until a restart.
+        ProcessPoolExecutor notices a dead worker at once and marks itself (its ``_broken``, not
+        public API, read defensively); a failed submission says so too."""
+        return self._broken or bool(getattr(self._executor, "_broken", False))
+
     def prepare(self, artwork: ArtworkSource) -> None:
         """Ready ``artwork`` in a worker now (a booth chose it for the painted look): its painting
         decoded and its style computed, so the visitor's capture does not pay for them. Runs beside
@@ -197,6 +205,7 @@ class ComposePool:
             try:
                 computed, ms, error = await loop.run_in_executor(self._executor, _prepare_in_worker, artwork)
             except (BrokenExecutor, RuntimeError) as exc:  # a worker died, or the pool is closing: captures will say so
+                self._broken = self._broken or isinstance(exc, BrokenExecutor)
                 log.warning("artwork %s could not be readied: %s", artwork.spec.id, exc)
                 return
             if error is None:
@@ -212,14 +221,18 @@ class ComposePool:
             raise PoolBusyError("the booth is busy with other photos; try again in a few seconds")
         async with self._slots:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._executor,
-                _compose_in_worker,
-                photo_bytes,
-                artwork,
-                harmonization or self.harmonization,
-                self.identity,
-            )
+            try:
+                return await loop.run_in_executor(
+                    self._executor,
+                    _compose_in_worker,
+                    photo_bytes,
+                    artwork,
+                    harmonization or self.harmonization,
+                    self.identity,
+                )
+            except BrokenExecutor:
+                self._broken = True  # /readyz says so from now on
+                raise
 
     def close(self) -> None:
         if self._preparing is not None:

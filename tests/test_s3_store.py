@@ -375,16 +375,32 @@ async def test_retention_deletes_old_photos_objects_and_the_orphan_sweep_deletes
 
 async def test_a_store_outage_answers_503_with_retry_after_and_the_photo_comes_back(seaweedfs, server, http, astronaut):
     saved = await server.app[STORAGE_KEY].save(encoded(astronaut), REPORT, artwork_id="demo-golden-meadow")
+    node = server.app[STORAGE_KEY].settings.resolved_node_name
+    async with http.get(server.make_url("/readyz")) as response:
+        assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
+        assert await response.json() == {
+            "status": "ready", "node": node, "checks": {"database": "ok", "photo_store": "ok", "compose_workers": "ok"}
+        }
     seaweedfs.process.send_signal(signal.SIGSTOP)  # the store stops answering (a hung or unreachable server)
     try:
         async with http.get(saved.url + "/download") as response:
             assert response.status == 503, await response.text()
             assert response.headers["Retry-After"] == "30"
             assert "Back in a moment" in await response.text()
+        # The node says it cannot take captures now, and why; it is still alive.
+        async with http.get(server.make_url("/readyz")) as response:
+            ready = await response.json()
+            assert response.status == 503 and ready["status"] == "unavailable", ready
+        assert ready["checks"]["database"] == "ok" and ready["checks"]["photo_store"] != "ok"
+        assert SECRET_KEY not in json.dumps(ready)
+        async with http.get(server.make_url("/healthz")) as response:
+            assert response.status == 200 and await response.json() == {"status": "ok", "node": node}
     finally:
         seaweedfs.process.send_signal(signal.SIGCONT)
     async with http.get(saved.url + "/download") as response:
         assert response.status == 200 and response.content_type == "image/jpeg"
+    async with http.get(server.make_url("/readyz")) as response:
+        assert response.status == 200
 
 
 async def test_staff_see_the_stored_photos_and_never_the_store_secret(seaweedfs, server, service_settings, astronaut):

@@ -24,7 +24,22 @@ from kiosk.settings import Settings
 from kiosk.storage import Storage
 from kiosk.workers import ComposePool
 from pipeline.codec import decode_image
-from web import availability, dashboard, dashboard_artworks, dashboard_kiosks, dashboard_museum, dashboard_privacy, kiosk, limits, phone_http, staff, tls_page, tokens_page, visitor
+from web import (
+    availability,
+    dashboard,
+    dashboard_artworks,
+    dashboard_kiosks,
+    dashboard_museum,
+    dashboard_privacy,
+    health,
+    kiosk,
+    limits,
+    phone_http,
+    staff,
+    tls_page,
+    tokens_page,
+    visitor,
+)
 from web.api import problems
 from web.api import routes as api_routes
 from web.artwork_json import spec_json
@@ -66,6 +81,7 @@ def create_app(settings: Settings) -> web.Application:
     dashboard_kiosks.add_routes(app.router)
     dashboard_museum.add_routes(app.router)
     dashboard_privacy.add_routes(app.router)
+    health.add_routes(app.router)
     app.cleanup_ctx.append(dashboard.recent_problems)  # first: the start's own warnings are kept too
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_compose_pool)
