@@ -182,15 +182,6 @@ class ArtworkCatalogue:
             await asyncio.to_thread(write_atomically, copy, data)
         return copy
 
-    def image_path(self, record: ArtworkRecord) -> Path:
-        """The artwork image's file where the store keeps local files (image_file works with any store)."""
-        path = self._library.image_path(record.image_key)
-        if path is None:
-            path = self._storage.store.local_path(record.image_key)
-        if path is None:
-            raise ArtworkNotFoundError(f"artwork {record.spec.id!r}: its image is in a store without local files")
-        return path
-
     async def offered_at(self, kiosk_id: str) -> list[ArtworkRecord]:
         """What the kiosk offers: the artworks staff chose for it, or every offered one when they chose
         none (or none of their choice is enabled any more: a booth never shows an empty carousel)."""

@@ -102,7 +102,7 @@ async def test_an_upload_gets_an_id_from_its_title_default_boxes_and_a_re_encode
     # Offered right away, in place of the demos, its image a JPEG of the same picture in the photo store.
     offered = [record.spec.id for record in await booth.catalogue.records()]
     assert offered == ["sunny-field", "sunny-field-2"]
-    path = booth.catalogue.image_path(first)
+    path = await booth.catalogue.image_file(first)
     assert path.suffix == ".jpg" and path in booth.stored_files()
     stored = decode_image(path.read_bytes(), max_pixels=10**6)
     assert stored.shape == (240, 320, 3) and np.abs(stored.astype(int) - painting()).mean() < 3
@@ -222,7 +222,7 @@ async def test_an_artwork_with_photos_cannot_be_deleted_but_an_unused_upload_can
     with pytest.raises(ArtworkInUseError, match="demo"):
         await booth.catalogue.delete(DEMO.id, actor="ada")
 
-    image = booth.catalogue.image_path(unused)
+    image = await booth.catalogue.image_file(unused)
     await booth.catalogue.delete(unused.spec.id, actor="ada")
     assert await booth.record(unused.spec.id) is None and not image.exists()
     assert [entry.subject for entry in await booth.audit("artwork.delete")] == [unused.spec.id]

@@ -213,14 +213,13 @@ def photo_detail(
         modes.append(ReferenceMode.REGION)
     references = [(mode.value, PHOTO_REFERENCE_LABELS[mode.value]) for mode in modes]
     painted_strength = artwork.stylize_strength if artwork is not None else None
-    return staff_pages.html(
+    return _photo_page(
         request,
         "staff/photo.html",
-        viewer=viewer,
-        section="/staff/photos",
+        viewer,
+        photo,
+        artwork,
         status=status,
-        photo=photo,
-        title=artwork.spec.title if artwork else photo.artwork_id,
         links=[(link, link_state(link, now).value) for link in links],
         words=_photo_words(request, photo),
         scores=sorted((photo.scores or {}).items()),
@@ -242,26 +241,18 @@ def photo_not_found(request: web.Request, viewer: Viewer) -> str:
 
 
 def confirm_delete(request: web.Request, viewer: Viewer, photo: PhotoInfo, artwork: ArtworkRecord | None) -> web.Response:
-    return staff_pages.html(
-        request,
-        "staff/photo_delete.html",
-        viewer=viewer,
-        section="/staff/photos",
-        photo=photo,
-        title=artwork.spec.title if artwork else photo.artwork_id,
-    )
+    return _photo_page(request, "staff/photo_delete.html", viewer, photo, artwork)
 
 
 def new_link(
     request: web.Request, viewer: Viewer, photo: PhotoInfo, artwork: ArtworkRecord | None, link: LinkInfo, *, url: str, qr: str
 ) -> web.Response:
-    return staff_pages.html(
+    return _photo_page(
         request,
         "staff/link_new.html",
-        viewer=viewer,
-        section="/staff/photos",
-        photo=photo,
-        title=artwork.spec.title if artwork else photo.artwork_id,
+        viewer,
+        photo,
+        artwork,
         link=link,
         url=url,
         # Our own QR encoder's SVG (kiosk/qr.py) of our own link: markup, not data.
@@ -272,15 +263,26 @@ def new_link(
 def confirm_revoke(
     request: web.Request, viewer: Viewer, photo: PhotoInfo, artwork: ArtworkRecord | None, link: LinkInfo, *, back: str
 ) -> web.Response:
+    return _photo_page(request, "staff/link_revoke.html", viewer, photo, artwork, link=link, back=back)
+
+
+def _photo_page(
+    request: web.Request,
+    template: str,
+    viewer: Viewer,
+    photo: PhotoInfo,
+    artwork: ArtworkRecord | None,
+    **context: object,
+) -> web.Response:
+    """A page about one photo, under Photos, titled by its artwork (or its id once the artwork is gone)."""
     return staff_pages.html(
         request,
-        "staff/link_revoke.html",
+        template,
         viewer=viewer,
         section="/staff/photos",
         photo=photo,
         title=artwork.spec.title if artwork else photo.artwork_id,
-        link=link,
-        back=back,
+        **context,
     )
 
 
