@@ -173,7 +173,7 @@ async def first_captures(settings: Settings, photo_jpeg: bytes, artwork, capture
             times.append(round((time.perf_counter() - start) * 1000.0, 1))
             assert outcome.ok, outcome.error
     finally:
-        pool.close()
+        await pool.close()
     return {"warm_up_ms": round(warm_up_ms, 1), "worker_warm_up": warm_ups[0]["ms"], "captures_ms": times}
 
 

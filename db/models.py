@@ -283,3 +283,42 @@ class KioskPresenceRow(Base):
     last_seen: Mapped[datetime]
     # What that node knows of the booth: {"camera": one of kiosk.booths.CAMERA_STATES, "connected": bool}.
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CaptureJobRow(Base):
+    """A composition queued for `artbooth worker` processes (kiosk/capture_queue.py; PostgreSQL only,
+    serve --role web). procrastinate's own tables hold the job's place in the queue, its retries and
+    the workers' heartbeats; this row holds what the job is about and how it ended, for the node
+    that waits for it, for whichever node a booth asks again, and for the staff's queue page."""
+
+    __tablename__ = "capture_jobs"
+
+    # uuid4 hex, or for a booth's capture the hash of its kiosk and its own capture id: the photo's id
+    # too, so a job run twice (its worker died) stores one photo.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # "photo": stored as a visitor's photo; "image": only the picture, for staff (re-runs, try-it).
+    kind: Mapped[str] = mapped_column(String(16))
+    # Whose job it is (kiosk.capture_queue.PRIORITIES): "booth", "api" or "staff".
+    source: Mapped[str] = mapped_column(String(16))
+    kiosk_id: Mapped[str | None] = mapped_column(ForeignKey("kiosks.id", ondelete="SET NULL"))
+    # The serve node that queued it, and the worker that last ran it.
+    node: Mapped[str] = mapped_column(String(200))
+    worker: Mapped[str | None] = mapped_column(String(200))
+    # "queued" until a worker finishes it: then "done" or "failed" (the photo refused, e.g. no person).
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    # The camera's photo, written to the photo store before the job was queued.
+    still_key: Mapped[str] = mapped_column(String(255))
+    # What to compose: artwork id, reference mode, harmonization, the visitor's language.
+    request: Mapped[dict[str, Any]]
+    photo_id: Mapped[str | None] = mapped_column(String(32))
+    # An "image" job's picture, until the node that waits for it has read it.
+    result_key: Mapped[str | None] = mapped_column(String(255))
+    report: Mapped[dict[str, Any] | None]
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(2000))
+    # Runs begun: 2 when a worker died in the first and another worker ran it again.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # By the database's clock, the one every node and worker shares.
+    queued_at: Mapped[datetime] = mapped_column(index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

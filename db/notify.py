@@ -1,11 +1,14 @@
-"""Dashboard settings changed on one serve node reach every node (PostgreSQL only).
+"""What one process announces to the others through PostgreSQL (LISTEN/NOTIFY).
 
-A change is stored and announced with ``NOTIFY artbooth_settings`` in one transaction
-(db/overrides.py), so a node hears of it exactly when it can read it. Every node keeps one asyncpg
-connection that LISTENs and, on each notification and after each (re)connect, calls back to
-reload the settings: a change made while the connection was down is caught up on reconnect.
-The connection is checked now and then, and reopened with growing pauses when it drops; the
-service goes on with the settings it has meanwhile.
+Dashboard settings changed on one serve node reach every node: a change is stored and announced
+with ``NOTIFY artbooth_settings`` in one transaction (db/overrides.py), so a node hears of it
+exactly when it can read it. Queued compositions are announced on ``artbooth_captures`` by the
+worker that finished them (db/capture_jobs.py), to the node waiting for them.
+
+A listener keeps one asyncpg connection that LISTENs and, on each batch of notifications and after
+each (re)connect, calls back with the payloads (none after a connect: catch up on whatever happened
+while the connection was down). The connection is checked now and then, and reopened with growing
+pauses when it drops; the service goes on meanwhile (settings as they were; waits poll).
 """
 
 from __future__ import annotations
@@ -33,16 +36,24 @@ def asyncpg_dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class SettingsListener:
-    """Calls ``reload`` after every settings change any node stores, until cancelled (``run``)."""
+class NotificationListener:
+    """Calls ``heard`` with the payloads of the notifications on ``channel``, and with none after each
+    (re)connect, until cancelled (``run``)."""
 
     def __init__(
-        self, url: URL, reload: Callable[[], Awaitable[None]], *, node: str, max_retry_s: float
+        self,
+        url: URL,
+        channel: str,
+        heard: Callable[[list[str]], Awaitable[None]],
+        *,
+        name: str,
+        max_retry_s: float,
     ) -> None:
         self._url = url
-        self._reload = reload
+        self._channel = channel
+        self._heard = heard
         # Names the connection in pg_stat_activity, so an operator (or a test) can find it.
-        self.application_name = f"artbooth settings {node}"[:63]
+        self.application_name = f"artbooth {name}"[:63]
         self._max_retry_s = max_retry_s
         self._listening = False
 
@@ -58,8 +69,8 @@ class SettingsListener:
                 if self._listening:
                     retry_s = FIRST_RETRY_S  # it had worked: a new outage starts the pauses afresh
                 log.warning(
-                    "settings changes from other nodes are not heard (%s: %s); reconnecting to %s in %.1f s",
-                    type(exc).__name__, exc, masked_url(self._url), retry_s,
+                    "%s is not heard (%s: %s); reconnecting to %s in %.1f s",
+                    self._channel, type(exc).__name__, exc, masked_url(self._url), retry_s,
                 )
                 await asyncio.sleep(retry_s)
                 retry_s = min(retry_s * 2, self._max_retry_s)
@@ -67,15 +78,21 @@ class SettingsListener:
     async def _listen(self) -> None:
         """Listen until the connection fails (the exception says how)."""
         wake = asyncio.Event()
+        payloads: list[str] = []
+
+        def notified(_connection, _pid, _channel, payload: str) -> None:
+            payloads.append(payload)
+            wake.set()
+
         connection = await asyncpg.connect(
             asyncpg_dsn(self._url), timeout=CHECK_TIMEOUT_S, server_settings={"application_name": self.application_name}
         )
         try:
             connection.add_termination_listener(lambda _: wake.set())
-            await connection.add_listener(SETTINGS_CHANNEL, lambda *_: wake.set())
+            await connection.add_listener(self._channel, notified)
             self._listening = True
-            log.info("listening for settings changes from other nodes")
-            wake.set()  # catch up on whatever changed while this node was not listening
+            log.info("listening on %s", self._channel)
+            wake.set()  # catch up on whatever happened while this process was not listening
             while True:
                 try:
                     await asyncio.wait_for(wake.wait(), CHECK_EVERY_S)
@@ -85,7 +102,8 @@ class SettingsListener:
                 wake.clear()
                 if connection.is_closed():
                     raise ConnectionError("the database closed the connection")
-                await self._reload()
+                heard, payloads[:] = list(payloads), []
+                await self._heard(heard)
         finally:
             if connection.is_closed():
                 connection.terminate()

@@ -114,6 +114,11 @@ class S3PhotoStore:
             return key
         raise PhotoStoreUnavailableError(f"photo store {self.where}: every new key was taken; is the prefix shared?")
 
+    async def put_at(self, key: str, data: bytes) -> None:
+        # A whole-object put is atomic in S3: a reader sees the old object or the new one.
+        suffix = "." + key.rpartition(".")[2]
+        await self._call("put_object", Key=self._object(key), Body=data, ContentType=_CONTENT_TYPES[suffix])
+
     async def get(self, key: str) -> bytes:
         response = await self._call("get_object", Key=self._object(key))
         try:

@@ -31,8 +31,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.images import prepare_photo_files, upright_size
-from db.models import ArtworkRow, AuditRow, DownloadLinkRow, KioskRow, PhotoRow, PhotoStatus
-from db.store import PhotoStore
+from db.models import ArtworkRow, AuditRow, CaptureJobRow, DownloadLinkRow, KioskRow, PhotoRow, PhotoStatus
+from db.store import PhotoStore, derived_key
 from kiosk.errors import ArtworkInUseError, ArtworkNotFoundError, InvalidEditError, KioskExistsError, KioskNotFoundError
 from pipeline.types import ArtworkSpec, Framing, NormBox, ReferenceMode
 
@@ -130,7 +130,8 @@ class SavedPhoto:
     photo: PhotoInfo
     link: LinkInfo
     # The download token in plain text: this is the only place it ever exists; only its hash is stored.
-    token: str
+    # None when the caller brought the hash (a queued capture: the node that queued it holds the token).
+    token: str | None
 
 
 class DeleteResult(str, enum.Enum):
@@ -260,10 +261,16 @@ async def save_composition(
     now: datetime,
     max_pixels: int,
     language: str | None = None,
+    photo_id: str | None = None,
+    token_hash: str | None = None,
 ) -> SavedPhoto:
     """Store a composition (metadata stripped, with a thumbnail, and the visitor's photo when
     ``keep_raw``) and a download link to it, whose page opens in ``language`` (the booth's) when
-    given; ``report`` is ComposeResult.report()."""
+    given; ``report`` is ComposeResult.report().
+
+    A queued capture (kiosk/capture_queue.py) names its ``photo_id``: its files then go under keys
+    derived from it, so a job run twice writes the same files, and the link's ``token_hash`` comes
+    from the node that queued it (the only holder of the token); SavedPhoto.token is then None."""
     _require_aware(now)
     if link_ttl <= timedelta(0):
         raise ValueError(f"link_ttl must be positive, not {link_ttl}")
@@ -276,9 +283,15 @@ async def save_composition(
     # What the camera delivered (kept or not), e.g. whether the booth got the camera's full-size still.
     capture_size = await asyncio.to_thread(upright_size, raw_photo, max_pixels=max_pixels) if raw_photo else None
     contents = [files.result, files.thumbnail] + ([files.raw] if files.raw is not None else [])
-    photo_id = uuid.uuid4().hex
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    keys = await _put_files(store, contents)
+    if photo_id is None:
+        photo_id = uuid.uuid4().hex
+        keys = await _put_files(store, contents)
+    else:
+        keys = await _put_derived_files(store, photo_id, contents)
+    token = None
+    if token_hash is None:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        token_hash = hash_token(token)
     try:
         result_key, thumbnail_key, *raw_key = keys
         photo = PhotoRow(
@@ -300,7 +313,7 @@ async def save_composition(
             capture_width=capture_size[0] if capture_size else None,
             capture_height=capture_size[1] if capture_size else None,
         )
-        link = _new_link_row(photo_id, token, expires_at=now + link_ttl, now=now, language=language)
+        link = _new_link_row(photo_id, token_hash, expires_at=now + link_ttl, now=now, language=language)
         async with session_factory() as session:
             session.add(photo)
             await session.flush()  # the link's foreign key needs the photo inserted first
@@ -317,6 +330,21 @@ async def _put_files(store: PhotoStore, contents: Sequence[bytes]) -> list[str]:
     try:
         for data in contents:
             keys.append(await store.put(data))
+    except BaseException:
+        await _delete_files(store, keys)
+        raise
+    return keys
+
+
+# The roles of a photo's files, in save_composition's order: their derived keys' names.
+_FILE_ROLES = ("result", "thumbnail", "raw")
+
+
+async def _put_derived_files(store: PhotoStore, photo_id: str, contents: Sequence[bytes]) -> list[str]:
+    keys = [derived_key(photo_id, role) for role in _FILE_ROLES[: len(contents)]]
+    try:
+        for key, data in zip(keys, contents):
+            await store.put_at(key, data)
     except BaseException:
         await _delete_files(store, keys)
         raise
@@ -507,10 +535,10 @@ async def record_downloads(session_factory: SessionFactory, counts: Mapping[int,
             )
 
 
-def _new_link_row(photo_id: str, token: str, *, expires_at: datetime, now: datetime, language: str | None) -> DownloadLinkRow:
+def _new_link_row(photo_id: str, token_hash: str, *, expires_at: datetime, now: datetime, language: str | None) -> DownloadLinkRow:
     return DownloadLinkRow(
         photo_id=photo_id,
-        token_hash=hash_token(token),
+        token_hash=token_hash,
         expires_at=expires_at,
         revoked=False,
         download_count=0,
@@ -533,7 +561,7 @@ async def create_link(
         photo = await session.scalar(select(PhotoRow).where(PhotoRow.id == photo_id, PhotoRow.status == PhotoStatus.READY.value))
         if photo is None:
             return None
-        link = _new_link_row(photo_id, token, expires_at=now + link_ttl, now=now, language=language)
+        link = _new_link_row(photo_id, hash_token(token), expires_at=now + link_ttl, now=now, language=language)
         session.add(link)
         await session.flush()  # the link's id, for the audit entry
         _audit(session, at=now, actor=actor, action="link.create", subject=photo_id, detail={"link": link.id})
@@ -686,6 +714,9 @@ async def _delete_orphaned_files(session_factory: SessionFactory, store: PhotoSt
         photo_keys = await session.execute(select(PhotoRow.result_key, PhotoRow.thumbnail_key, PhotoRow.raw_key))
         referenced = {key for keys in photo_keys for key in keys if key is not None}
         referenced |= set(await session.scalars(select(ArtworkRow.image_key)))
+        # A queued composition's still, and a finished one's picture its node has not read yet.
+        job_keys = await session.execute(select(CaptureJobRow.still_key, CaptureJobRow.result_key))
+        referenced |= {key for keys in job_keys for key in keys if key is not None}
     deleted = 0
     for key in candidates:
         if key not in referenced:

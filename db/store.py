@@ -8,6 +8,7 @@ ever becomes part of a path. The interface has nothing local in it except the op
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import uuid
@@ -47,6 +48,15 @@ def new_key(suffix: str) -> str:
     return uuid.uuid4().hex + suffix
 
 
+def derived_key(name: str, role: str, suffix: str = ".jpg") -> str:
+    """The key of ``name``'s ``role`` file (e.g. a queued capture's "still" or "result"): the same
+    every time, so writing it again replaces it; of the same form as new_key's, so nothing else
+    (the orphan sweep, the checks) needs to tell them apart."""
+    if suffix not in SUFFIXES:
+        raise ValueError(f"suffix must be one of {', '.join(SUFFIXES)}, not {suffix!r}")
+    return hashlib.sha256(f"{role}:{name}".encode()).hexdigest()[:32] + suffix
+
+
 def is_key(name: str) -> bool:
     return _KEY_PATTERN.fullmatch(name) is not None
 
@@ -61,6 +71,10 @@ def checked_key(key: str) -> str:
 class PhotoStore(Protocol):
     async def put(self, data: bytes, *, suffix: str = ".jpg") -> str:
         """Store ``data`` durably under a new random key, and return the key."""
+
+    async def put_at(self, key: str, data: bytes) -> None:
+        """Store ``data`` durably under ``key`` (one derived_key made), replacing what is there: a job
+        run again writes the same keys instead of leaving the first run's files behind."""
 
     async def get(self, key: str) -> bytes:
         """The file's bytes; StoredFileMissingError when there is none."""
@@ -95,6 +109,9 @@ class LocalPhotoStore:
         key = new_key(suffix)
         await asyncio.to_thread(self._write, self._path(key), data)
         return key
+
+    async def put_at(self, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self._write, self._path(key), data)
 
     async def get(self, key: str) -> bytes:
         try:

@@ -263,16 +263,7 @@ class ArtworkCatalogue:
             raise ArtworkNotFoundError(f"no artwork {artwork_id!r}")
         current = _columns(record)
         values = current | _edited_columns(current, edit)
-        region = values["reference_region"]
-        spec = dataclasses.replace(
-            record.spec,
-            title=values["title"],
-            artist=values["artist"],
-            year=values["year"],
-            boxes={Framing(name): NormBox.from_list(box) for name, box in values["boxes"].items()},
-            reference_region=NormBox.from_list(region) if region is not None else None,
-            reference_mode=ReferenceMode(values["reference_mode"]),
-        )
+        spec = ArtworkSpec.from_json(record.spec.to_json() | {name: values[name] for name in _SPEC_COLUMNS})
         return dataclasses.replace(
             record, spec=spec, look=values["look"], stylize_strength=values["stylize_strength"]
         )
@@ -305,16 +296,15 @@ class ArtworkCatalogue:
         return encode_image(image, ".jpg", jpeg_quality=ARTWORK_JPEG_QUALITY)
 
 
+# The spec's values (ArtworkSpec.to_json) that staff edit, as the artworks table stores them.
+_SPEC_COLUMNS = ("title", "artist", "year", "boxes", "reference_region", "reference_mode")
+
+
 def _columns(record: ArtworkRecord) -> dict[str, Any]:
     """The record's editable values as the artworks table stores them."""
-    spec = record.spec
+    spec = record.spec.to_json()
     return {
-        "title": spec.title,
-        "artist": spec.artist,
-        "year": spec.year,
-        "boxes": {framing.value: box.to_list() for framing, box in spec.boxes.items()},
-        "reference_region": spec.reference_region.to_list() if spec.reference_region else None,
-        "reference_mode": spec.reference_mode.value,
+        **{name: spec[name] for name in _SPEC_COLUMNS},
         "enabled": record.enabled,
         "sort_order": record.sort_order,
         "look": record.look,

@@ -171,7 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the web service (HTTPS unless it listens on loopback only: see the settings tls, tls_certificate)",
     )
+    serve.add_argument(
+        "--role",
+        choices=["all", "web"],
+        help="all: compose in this node's own worker processes (the default, setting serve_role); web: queue "
+        "every composition on PostgreSQL for `artbooth worker` processes",
+    )
     serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="compose what serve --role web nodes queue on PostgreSQL (one composition at a time; start one per core)",
+    )
+    worker.set_defaults(handler=_worker)
 
     tls_command = commands.add_parser("tls", help="HTTPS for booths on the LAN")
     tls_commands = tls_command.add_subparsers(dest="tls_command", required=True, metavar="ACTION")
@@ -194,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # A one-shot command speaks through its output and its error line; the service logs what it does.
-    quiet_level = logging.INFO if args.command == "serve" else logging.WARNING
+    quiet_level = logging.INFO if args.command in ("serve", "worker") else logging.WARNING
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else quiet_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -540,7 +552,16 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from web.app import serve
 
+    if args.role is not None:
+        settings = dataclasses.replace(settings, serve_role=args.role)
     serve(settings)
+    return ExitCode.OK
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from kiosk.queue_worker import run_worker
+
+    asyncio.run(run_worker(settings))
     return ExitCode.OK
 
 

@@ -36,6 +36,8 @@ HARMONIZE_STRENGTH_RANGE = (0.0, 1.0)
 LOOKS = ("realistic", "painted")
 # What an artwork (or the service, for artworks without their own) offers: one look, or the visitor's pick.
 ARTWORK_LOOKS = (*LOOKS, "visitor")
+# What a serve node does (setting serve_role): compose itself, or queue compositions for workers.
+SERVE_ROLES = ("all", "web")
 
 # The settings staff may change in the dashboard while the service runs; they win over the file
 # and the environment. Everything else needs a restart (ports, folders, models, workers).
@@ -229,6 +231,26 @@ class Settings:
     kiosk_presence_read_seconds: int = 2
     # The longest pause between tries to reopen the connection that hears other nodes' settings changes.
     settings_listen_retry_max_seconds: int = 30
+    # What `artbooth serve` does (issue 14): "all" composes in its own worker processes (the embedded
+    # default, any database); "web" answers booths, staff and the API and queues every composition on
+    # PostgreSQL for `artbooth worker` processes on any machine (kiosk/capture_queue.py). `serve --role`.
+    serve_role: str = "all"
+    # How long a request waits for its queued composition before answering 503 with Retry-After; a
+    # booth that asks again with the same capture id goes on waiting for the same job.
+    queue_wait_seconds: float = 60.0
+    # Results arrive by LISTEN/NOTIFY; a node also looks every this often, in case a notification was lost.
+    queue_poll_seconds: float = 1.0
+    # A composition a worker died in (killed, out of memory) is run again, up to this many runs in all.
+    queue_max_attempts: int = 3
+    # Compositions waiting for a worker, at most (all nodes together); a node asked for more answers
+    # 503 with Retry-After, as a busy compose pool does.
+    queue_max_waiting: int = 200
+    # Each worker says it is alive this often; a worker silent for queue_stalled_seconds is taken for
+    # dead, and its job is handed to another worker.
+    queue_heartbeat_seconds: float = 1.0
+    queue_stalled_seconds: float = 4.0
+    # This worker's name in the staff's queue page; empty: host name and process id.
+    worker_name: str = ""
     # The visitor's unprocessed camera photo is personal data we do not need; keep it only when asked.
     keep_raw_photos: bool = False
     download_link_hours: int = 72
@@ -354,6 +376,11 @@ class Settings:
     # Generous: a museum's phones may share one address behind its router.
     public_requests_per_minute: int = 1200
     public_concurrent_requests: int = 32
+    # Reverse proxies in front of this node (comma-separated addresses or networks, e.g. 127.0.0.1 or
+    # 10.0.0.0/24): a request from one of them is taken to come from the address its X-Forwarded-For
+    # names last outside them, for the limits above, the sign-in lockouts and the logs (web/proxies.py).
+    # Empty: every request is its connection's peer, whatever it claims.
+    trusted_proxies: str = ""
     # Slow clients: a request's headers must arrive within this many seconds of the connection
     # opening (or of their first byte on a kept-alive one), its body within this many seconds of
     # its headers; else the connection is closed. Idle kept-alive connections close after
@@ -379,6 +406,11 @@ class Settings:
     def resolved_node_name(self) -> str:
         """This serve node's name among those sharing one database."""
         return self.node_name or f"{socket.gethostname()}:{self.port}"
+
+    @property
+    def resolved_worker_name(self) -> str:
+        """This `artbooth worker`'s name among those taking compositions from the queue."""
+        return self.worker_name or f"{socket.gethostname()}:{os.getpid()}"
 
     @property
     def resolved_service_url(self) -> str:
@@ -415,6 +447,10 @@ class Settings:
     @property
     def resolved_phone_http_port(self) -> int:
         return self.phone_http_port or self.port + 1
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip())
 
     @property
     def tls_extra_name_list(self) -> tuple[str, ...]:
@@ -563,6 +599,10 @@ class Settings:
                 raise SettingsError(
                     f"tls_extra_names: {name!r} is neither a DNS name (like booth.museum.lan) nor an IP address"
                 )
+        try:
+            self.trusted_proxy_networks  # noqa: B018 - parsing them is the check
+        except ValueError as exc:
+            raise SettingsError(f"trusted_proxies: {exc} (addresses or networks, comma-separated)") from None
         self._check_photo_store()
         if self.download_link_hours < 1:
             raise SettingsError("download_link_hours must be at least 1")
@@ -593,6 +633,14 @@ class Settings:
             raise SettingsError(
                 "kiosk_presence_write_seconds, kiosk_presence_read_seconds and settings_listen_retry_max_seconds must be at least 1"
             )
+        if self.serve_role not in SERVE_ROLES:
+            raise SettingsError(f"serve_role must be one of {', '.join(SERVE_ROLES)}, not {self.serve_role!r}")
+        if min(self.queue_wait_seconds, self.queue_poll_seconds, self.queue_heartbeat_seconds) <= 0:
+            raise SettingsError("queue_wait_seconds, queue_poll_seconds and queue_heartbeat_seconds must be positive")
+        if self.queue_stalled_seconds <= 2 * self.queue_heartbeat_seconds:
+            raise SettingsError("queue_stalled_seconds must be more than twice queue_heartbeat_seconds")
+        if self.queue_max_attempts < 1 or self.queue_max_waiting < 1:
+            raise SettingsError("queue_max_attempts and queue_max_waiting must be at least 1")
         if self.preview_matte_long_side < 64:
             raise SettingsError("preview_matte_long_side must be at least 64")
         if self.preview_face_interval_s <= 0:

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db import overrides, service
+from db import capture_jobs, overrides, service
 from db.engine import create_engine, create_session_factory, database_url, unavailable
 from db.migrate import upgrade
 from db.notify import SETTINGS_CHANNEL
@@ -197,10 +197,12 @@ class Storage:
 
     async def run_retention(self) -> RetentionReport:
         days = self.settings.photo_retention_days
+        now = datetime.now(timezone.utc)
+        await capture_jobs.delete_jobs_queued_before(self.sessions, now - capture_jobs.JOBS_KEPT)
         return await service.run_retention(
             self.sessions,
             self.store,
-            now=datetime.now(timezone.utc),
+            now=now,
             photo_days=days if days > 0 else None,
             link_grace=timedelta(days=self.settings.expired_link_grace_days),
         )

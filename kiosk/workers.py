@@ -23,6 +23,7 @@ import sys
 import time
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from kiosk.artworks import ArtworkSource
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
@@ -30,6 +31,9 @@ from kiosk.looks import Harmonization
 from kiosk.museum import MuseumIdentity
 from kiosk.settings import Settings
 from pipeline.errors import PipelineError
+
+if TYPE_CHECKING:  # the workers need no database code: kept out of their imports
+    from kiosk.storage import SavedDownload, Storage
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +134,42 @@ def _warm_up_report() -> dict[str, object]:
     return _worker_warm_up
 
 
+class Composer(Protocol):
+    """What the web side composes with: ComposePool (this node's worker processes, serve --role all)
+    or kiosk.capture_queue.QueuedComposer (workers elsewhere, through PostgreSQL, serve --role web)."""
+
+    harmonization: Harmonization
+    identity: MuseumIdentity | None
+
+    def use_identity(self, identity: MuseumIdentity) -> None: ...
+    def use_harmonization(self, settings: Settings) -> None: ...
+    async def warm_up(self) -> list[dict[str, object]]: ...
+    @property
+    def broken(self) -> bool: ...
+    def prepare(self, artwork: ArtworkSource) -> None: ...
+    async def prepared(self) -> None: ...
+    async def compose(
+        self, photo_bytes: bytes, artwork: ArtworkSource, *, harmonization: Harmonization | None = None
+    ) -> ComposeOutcome: ...
+    async def compose_photo(
+        self,
+        photo_bytes: bytes,
+        artwork: ArtworkSource,
+        *,
+        harmonization: Harmonization | None = None,
+        kiosk_id: str | None = None,
+        language: str | None = None,
+        capture_id: str | None = None,
+    ) -> tuple[ComposeOutcome, SavedDownload | None]: ...
+    async def close(self) -> None: ...
+
+
 class ComposePool:
-    def __init__(self, settings: Settings) -> None:
+    """What a `serve --role all` node composes with: its own worker processes. ``storage`` stores
+    the photos compose_photo makes (kiosk/capture_queue.py's QueuedComposer has the same interface)."""
+
+    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
+        self._storage = storage
         # spawn: forking a process that already runs threads (torch, the event loop) can deadlock.
         context = multiprocessing.get_context("spawn")
         self._workers = settings.compose_workers
@@ -234,7 +272,33 @@ class ComposePool:
                 self._broken = True  # /readyz says so from now on
                 raise
 
-    def close(self) -> None:
+    async def compose_photo(
+        self,
+        photo_bytes: bytes,
+        artwork: ArtworkSource,
+        *,
+        harmonization: Harmonization | None = None,
+        kiosk_id: str | None = None,
+        language: str | None = None,
+        capture_id: str | None = None,
+    ) -> tuple[ComposeOutcome, SavedDownload | None]:
+        """Compose and store a visitor's photo (its link's page in ``language``, the booth's); a
+        refused photo is the outcome's error. One node: a booth's ``capture_id`` needs no memory here
+        (a capture either answered or failed with the node). PoolBusyError and storage errors propagate."""
+        outcome = await self.compose(photo_bytes, artwork, harmonization=harmonization)
+        if not outcome.ok:
+            return outcome, None
+        saved = await self._storage.save(
+            outcome.encoded,
+            outcome.report,
+            artwork_id=artwork.spec.id,
+            kiosk_id=kiosk_id,
+            raw_photo=photo_bytes,
+            language=language,
+        )
+        return outcome, saved
+
+    async def close(self) -> None:
         if self._preparing is not None:
             self._preparing.cancel()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)

@@ -10,7 +10,8 @@ import enum
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from collections.abc import Mapping
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -82,6 +83,34 @@ class ArtworkSpec:
         missing = [f.value for f in Framing if f not in self.boxes]
         if missing:
             raise ArtworkSpecError(f"artwork {self.id!r} has no box for {', '.join(missing)}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec as JSON values: the pages' and the API's artworks, a queued job's artwork."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "artist": self.artist,
+            "year": self.year,
+            "demo": self.demo,
+            "boxes": {framing.value: box.to_list() for framing, box in self.boxes.items()},
+            "reference_region": self.reference_region.to_list() if self.reference_region else None,
+            "reference_mode": self.reference_mode.value,
+        }
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any]) -> ArtworkSpec:
+        """The spec to_json gave."""
+        region = values["reference_region"]
+        return cls(
+            id=values["id"],
+            title=values["title"],
+            artist=values["artist"],
+            year=values["year"],
+            boxes={Framing(name): NormBox.from_list(box) for name, box in values["boxes"].items()},
+            reference_region=NormBox.from_list(region) if region is not None else None,
+            reference_mode=ReferenceMode(values["reference_mode"]),
+            demo=bool(values["demo"]),
+        )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from db import api_tokens, staff
 from db.models import StaffRole
+from db.service import SessionFactory
 from kiosk.auth import Passwords
 from kiosk.settings import Settings
 from servers import running
@@ -27,7 +28,11 @@ _CSRF_FIELD = re.compile(r'name="csrf_token" value="([A-Za-z0-9_-]{43})"')
 
 async def add_staff(server: TestServer) -> None:
     """The administrator ADMIN and the operator OPERATOR."""
-    sessions = server.app[STORAGE_KEY].sessions
+    await add_staff_to(server.app[STORAGE_KEY].sessions)
+
+
+async def add_staff_to(sessions: SessionFactory) -> None:
+    """add_staff for a service in another process: its database."""
     passwords = Passwords(memory_mib=8, time_cost=1)
     for (name, password), role in ((ADMIN, StaffRole.ADMIN), (OPERATOR, StaffRole.OPERATOR)):
         await staff.create_user(

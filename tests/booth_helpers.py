@@ -36,13 +36,17 @@ async def registered_kiosk(
 async def pairing_link(server: TestServer, kiosk_id: str, *, name: str = "") -> str:
     """A fresh one-time pairing link for the kiosk (registered first if needed), as staff get it
     from "Pair this booth" on the Kiosks page."""
-    sessions = server.app[STORAGE_KEY].sessions
+    return await pairing_link_at(server.app[STORAGE_KEY].sessions, server.make_url("/"), kiosk_id, name=name)
+
+
+async def pairing_link_at(sessions: SessionFactory, base: URL, kiosk_id: str, *, name: str = "") -> str:
+    """pairing_link for a service in another process: its database (``sessions``) and address (``base``)."""
     await registered_kiosk(sessions, kiosk_id, name=name)
     code, now = new_token(), datetime.now(timezone.utc)
     await booths.start_pairing(
         sessions, kiosk_id, code_hash=token_digest(code), expires_at=now + timedelta(minutes=10), actor="test", now=now
     )
-    return str(server.make_url(f"/kiosk/{kiosk_id}/pair").with_query(code=code))
+    return str(base.join(URL(f"/kiosk/{kiosk_id}/pair")).with_query(code=code))
 
 
 def booth_client() -> aiohttp.ClientSession:

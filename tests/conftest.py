@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import matplotlib.cbook
@@ -14,16 +12,11 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from databases import POSTGRES_ENV, scratch_postgres_database
 from db.engine import database_url
 from kiosk import models
 from kiosk.settings import Settings
-
-# A postgresql:// URL of a role allowed to CREATE DATABASE: the storage tests then also run on PostgreSQL.
-POSTGRES_ENV = "ARTBOOTH_TEST_POSTGRES_URL"
 
 
 @pytest.fixture(scope="session")
@@ -79,22 +72,6 @@ def astronaut() -> np.ndarray:
 def grace_hopper() -> np.ndarray:
     with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
         return np.asarray(Image.open(fh).convert("RGB"))
-
-
-@asynccontextmanager
-async def scratch_postgres_database(server_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database on the test server, dropped afterwards."""
-    admin_url = make_url(database_url(Path("."), server_url))
-    name = f"artbooth_test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 @pytest.fixture(

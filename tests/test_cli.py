@@ -318,6 +318,16 @@ async def test_retention_run_deletes_photos_past_the_retention_period_and_report
     assert len(_stored_files(settings.data_dir / "photos")) == 2
 
 
+def test_the_queue_roles_refuse_sqlite_in_one_line_naming_the_fix(env):
+    # serve --role web and worker share compositions through PostgreSQL; the embedded SQLite is one machine's.
+    for args in (["serve", "--role", "web"], ["worker"]):
+        failed = run(args, env)
+        assert failed.returncode == ExitCode.USAGE, (args, failed.stderr)
+        last = failed.stderr.strip().splitlines()[-1]
+        assert last.startswith("artbooth: error: ") and "database_url" in last and "postgresql://" in last, last
+        assert "Traceback" not in failed.stderr
+
+
 def test_db_upgrade_then_an_unreachable_database_is_one_clear_line(env, settings):
     done = run(["db", "upgrade"], env)
     assert done.returncode == 0 and "is up to date" in done.stdout

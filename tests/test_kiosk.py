@@ -364,6 +364,14 @@ async def test_a_refused_capture_is_explained_in_the_booth_visitors_language(ser
     assert body["error"] == "L'image de la caméra n'est pas arrivée. Veuillez réessayer."
 
 
+async def test_a_capture_id_that_is_not_an_id_is_refused(server, booth):
+    for capture_id in ("short", "x" * 65, "../../etc", "id with spaces"):
+        form = aiohttp.FormData({"artwork": "demo-golden-meadow", "capture_id": capture_id})
+        async with booth.post(server.make_url("/api/kiosks/booth-3/capture"), data=form) as response:
+            assert response.status == 400, capture_id
+            assert "capture_id" in (await response.json())["error"]
+
+
 async def test_the_kiosk_page_uses_only_local_assets(server, http, booth):
     catalogue = server.app[CATALOGUE_KEY]
     await catalogue.update("script-test", ArtworkEdit(enabled=True), actor="test")

@@ -288,14 +288,36 @@ async def test_an_address_over_its_request_rate_is_asked_to_wait(tmp_path, model
     settings = loopback_settings(tmp_path, models_dir, ARTBOOTH_PUBLIC_REQUESTS_PER_MINUTE="5")
     async with running(settings) as rated:
         statuses = []
-        for _ in range(6):
-            async with http.get(rated.make_url("/p/no-such-link")) as response:
+        for number in range(6):
+            # No trusted proxy (the default): whatever X-Forwarded-For claims, the connection's address counts.
+            claimed = {"X-Forwarded-For": f"203.0.113.{number}"}
+            async with http.get(rated.make_url("/p/no-such-link"), headers=claimed) as response:
                 statuses.append(response.status)
                 retry_after = response.headers.get("Retry-After")
         assert statuses[:5] == [404] * 5 and statuses[5] == 429
         assert 0 < int(retry_after) <= 60
         async with http.get(rated.make_url("/api/artworks")) as response:  # not a public endpoint
             assert response.status == 200
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate(tmp_path, models_dir, http):
+    # The proxy (here, this test on 127.0.0.1) names each client in X-Forwarded-For (web/proxies.py).
+    settings = loopback_settings(tmp_path, models_dir, ARTBOOTH_PUBLIC_REQUESTS_PER_MINUTE="3", ARTBOOTH_TRUSTED_PROXIES="127.0.0.1")
+
+    async def statuses(forwarded_for: str, count: int) -> list[int]:
+        answers = []
+        for _ in range(count):
+            async with http.get(rated.make_url("/p/no-such-link"), headers={"X-Forwarded-For": forwarded_for}) as response:
+                answers.append(response.status)
+        return answers
+
+    async with running(settings) as rated:
+        assert await statuses("203.0.113.5", 4) == [404, 404, 404, 429]
+        # Another visitor behind the same proxy is not held back by the first; a proxy in the chain
+        # that is itself trusted is skipped.
+        assert await statuses("203.0.113.6, 127.0.0.1", 3) == [404, 404, 404]
+        async with http.get(rated.make_url("/p/no-such-link"), headers={"X-Forwarded-For": "not an address"}) as response:
+            assert response.status == 400
 
 
 def _rss_mb(pid: int) -> float:

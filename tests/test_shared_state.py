@@ -23,7 +23,7 @@ import pytest_asyncio
 
 from api_helpers import ADMIN, CHEAP_HASHES, OPERATOR, add_staff, bearer, browser, new_token, sign_in
 from booth_helpers import paired_booth, registered_kiosk
-from conftest import POSTGRES_ENV, scratch_postgres_database
+from databases import POSTGRES_ENV, scratch_postgres_database
 from imagefiles import encoded
 from db.notify import asyncpg_dsn
 from servers import loopback_settings, running

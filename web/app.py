@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from db.images import THUMBNAIL_LONG_SIDE, thumbnail_jpeg
-from db.notify import SettingsListener
+from db.notify import SETTINGS_CHANNEL, NotificationListener
 from kiosk import tls
 from kiosk.artworks import ArtworkLibrary
 from kiosk.catalogue import ArtworkCatalogue
@@ -22,6 +22,7 @@ from kiosk.errors import ArtBoothError
 from kiosk.models import ModelStore
 from kiosk.settings import Settings
 from kiosk.storage import Storage
+from kiosk.capture_queue import QueuedComposer, QueueUnavailableError
 from kiosk.workers import ComposePool
 from pipeline.codec import decode_image
 from web import (
@@ -31,10 +32,12 @@ from web import (
     dashboard_kiosks,
     dashboard_museum,
     dashboard_privacy,
+    dashboard_queue,
     health,
     kiosk,
     limits,
     phone_http,
+    proxies,
     staff,
     tls_page,
     tokens_page,
@@ -58,7 +61,11 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_request_bytes,
         # Problems outermost: every error under /api/v1, the staff middleware's refusals too, leaves as one.
         # The limits next: a request over them is refused before anything else reads or does anything.
-        middlewares=[problems.middleware, limits.middleware, phone_http.middleware, availability.middleware, staff.middleware],
+        # The client's address first (behind a trusted proxy, the one it forwards): the limits count it.
+        middlewares=[
+            problems.middleware, proxies.middleware(settings), limits.middleware, phone_http.middleware,
+            availability.middleware, staff.middleware,
+        ],
     )
     app[SETTINGS_KEY] = settings
     app[PAGES_KEY] = Pages(Catalogues([SHIPPED_LOCALES_DIR, settings.resolved_locales_dir]))
@@ -81,6 +88,7 @@ def create_app(settings: Settings) -> web.Application:
     dashboard_kiosks.add_routes(app.router)
     dashboard_museum.add_routes(app.router)
     dashboard_privacy.add_routes(app.router)
+    dashboard_queue.add_routes(app.router)
     health.add_routes(app.router)
     app.cleanup_ctx.append(dashboard.recent_problems)  # first: the start's own warnings are kept too
     app.cleanup_ctx.append(_storage)
@@ -119,16 +127,30 @@ async def _storage(app: web.Application):
 
 
 async def _compose_pool(app: web.Application):
-    settings = app[STORAGE_KEY].settings  # with staff's dashboard settings (harmonization defaults)
-    # Fail at start, with the fix named, rather than on the first visitor's photo.
-    await asyncio.get_running_loop().run_in_executor(None, ModelStore(settings).check_capture_models)
-    pool = ComposePool(settings)
+    storage = app[STORAGE_KEY]
+    settings = storage.settings  # with staff's dashboard settings (harmonization defaults)
+    if settings.serve_role == "web":
+        if not storage.shares_settings:
+            raise QueueUnavailableError(
+                "serve --role web queues compositions on PostgreSQL for artbooth worker processes: set database_url "
+                "to a postgresql:// database (with SQLite, serve --role all composes itself)"
+            )
+        pool = QueuedComposer(settings, storage)
+    else:
+        # Fail at start, with the fix named, rather than on the first visitor's photo.
+        await asyncio.to_thread(ModelStore(settings).check_capture_models)
+        pool = ComposePool(settings, storage)
     app[POOL_KEY] = pool
     await dashboard_museum.apply_identity(app)  # the museum's name and logo: on photos and pages
-    await pool.warm_up()
-    log.info("compose pool ready with %d worker(s)", settings.compose_workers)
-    yield
-    await asyncio.get_running_loop().run_in_executor(None, pool.close)
+    try:
+        await pool.warm_up()
+        if settings.serve_role == "web":
+            log.info("compositions are queued for artbooth worker processes (serve role web)")
+        else:
+            log.info("compose pool ready with %d worker(s)", settings.compose_workers)
+        yield
+    finally:
+        await pool.close()
 
 
 async def _shared_state(app: web.Application):
@@ -139,10 +161,11 @@ async def _shared_state(app: web.Application):
     booths.share_through(storage.sessions, node)
     background = [asyncio.create_task(booths.share_periodically(), name="booth presence")]
     if storage.shares_settings:
-        listener = SettingsListener(
+        listener = NotificationListener(
             storage.engine.url,
-            lambda: _take_up_stored_settings(app),
-            node=node,
+            SETTINGS_CHANNEL,
+            lambda _: _take_up_stored_settings(app),
+            name=f"settings {node}",
             max_retry_s=storage.settings.settings_listen_retry_max_seconds,
         )
         background.append(asyncio.create_task(listener.run(), name="settings listener"))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,13 +57,15 @@ from web import visitor_text
 from web.keys import BOOTHS_KEY, CATALOGUE_KEY, PAGES_KEY, POOL_KEY, SETTINGS_KEY, STORAGE_KEY
 from web.artwork_json import spec_json
 from web.staff import CSRF_HEADER, CSRF_MESSAGE, STATE_CHANGING, StaffIdentity, cookie_is_secure, staff_identity
-from web.uploads import BUSY_RETRY_AFTER_S, UploadRefusedError, compose_and_store, read_file, read_form, status_for
+from web.uploads import BUSY_RETRY_AFTER_S, UploadRefusedError, read_file, read_form, status_for
 
 log = logging.getLogger(__name__)
 
 BOOTH_COOKIE = "artbooth_booth"
 # Sent by kiosk.js on every POST: a header a cross-site form or simple request cannot carry.
 BOOTH_HEADER = "X-ArtBooth-Booth"
+# What a booth may send as its capture id (kiosk.js sends 32 random hex digits).
+CAPTURE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 # Browsers keep a cookie at most 400 days (Chromium's cap); the credential lasts until staff
 # revoke it or pair the booth again. Without an age the booth would be unpaired by every reboot.
 BOOTH_COOKIE_MAX_AGE_S = 400 * 24 * 3600
@@ -436,6 +439,11 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
     chosen_look = form.get("look")
     if chosen_look is not None and not isinstance(chosen_look, str):
         return _problem(400, "the 'look' field is text: realistic or painted")
+    # The booth's id for this press of the button (kiosk.js), the same when it asks again after a
+    # failed request: with workers elsewhere (serve --role web) asking again reaches the same photo.
+    capture_id = form.get("capture_id")
+    if capture_id is not None and not (isinstance(capture_id, str) and CAPTURE_ID_PATTERN.fullmatch(capture_id)):
+        return _problem(400, "capture_id is 8 to 64 letters, digits, '-' or '_'")
     still = form.get("photo")
     if isinstance(still, web.FileField):
         photo_bytes = await read_file(still)
@@ -454,13 +462,13 @@ async def _capture(request: web.Request, kiosk_id: str, booths: Booths) -> web.R
             record, request.app[POOL_KEY].harmonization, request.app[STORAGE_KEY].settings, chosen=chosen_look or None
         )
         source = await catalogue.source_of(record)
-        outcome, saved = await compose_and_store(
-            request.app,
+        outcome, saved = await request.app[POOL_KEY].compose_photo(
             photo_bytes,
             source,
             kiosk_id=kiosk_id,
             harmonization=harmonization,
             language=booth_language(request),
+            capture_id=capture_id,
         )
         if not outcome.ok:
             status.failures += 1

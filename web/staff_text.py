@@ -19,6 +19,7 @@ SECTIONS = (
     ("/staff/artworks", N_("Artworks"), False),
     ("/staff/photos", N_("Photos"), False),
     ("/staff/kiosks", N_("Kiosks"), False),
+    ("/staff/queue", N_("Capture queue"), False),
     ("/staff/settings", N_("Settings"), True),
     ("/staff/users", N_("Users"), True),
     ("/staff/tokens", N_("API tokens"), True),

@@ -23,7 +23,6 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
-from kiosk.artworks import ArtworkSource
 from kiosk.catalogue import look_harmonization
 from kiosk.errors import ArtBoothError, ExitCode, exit_code_for
 from kiosk.looks import Harmonization
@@ -97,32 +96,6 @@ def _read_whole(file: IO[bytes]) -> bytes:
     return file.read(size)
 
 
-async def compose_and_store(
-    app: web.Application,
-    photo_bytes: bytes,
-    source: ArtworkSource,
-    *,
-    kiosk_id: str | None = None,
-    harmonization: Harmonization | None = None,
-    language: str | None = None,
-) -> tuple[ComposeOutcome, SavedDownload | None]:
-    """Compose the photo in the worker pool and store a successful result with its raw photo (its
-    link's page in ``language``, the booth's); a refused photo is the outcome's error.
-    PoolBusyError and storage errors propagate."""
-    outcome = await app[POOL_KEY].compose(photo_bytes, source, harmonization=harmonization)
-    if not outcome.ok:
-        return outcome, None
-    saved = await app[STORAGE_KEY].save(
-        outcome.encoded,
-        outcome.report,
-        artwork_id=source.spec.id,
-        kiosk_id=kiosk_id,
-        raw_photo=photo_bytes,
-        language=language,
-    )
-    return outcome, saved
-
-
 async def compose_upload(
     request: web.Request,
     *,
@@ -162,8 +135,8 @@ async def compose_upload(
         if stylize_strength is not None and harmonization.look == "painted":
             harmonization = dataclasses.replace(harmonization, stylize_strength=stylize_strength)
         source = (await app[CATALOGUE_KEY].source_of(record)).matched_against(reference)
-        outcome, saved = await compose_and_store(
-            app, photo_bytes, source, kiosk_id=kiosk_id, harmonization=harmonization
+        outcome, saved = await app[POOL_KEY].compose_photo(
+            photo_bytes, source, kiosk_id=kiosk_id, harmonization=harmonization
         )
     except PoolBusyError as exc:
         raise web.HTTPServiceUnavailable(text=str(exc), headers={"Retry-After": str(BUSY_RETRY_AFTER_S)}) from None

@@ -377,7 +377,30 @@ async function largestPhotoSize(imageCapture) {
   return { imageWidth: imageWidth.max, imageHeight: imageHeight.max };
 }
 
+const CAPTURE_TRIES = 3;
+const CAPTURE_RETRY_MS = 2000;
 const PROBLEM_TITLES = { 415: TEXT.problem_415, 422: TEXT.problem_422, 503: TEXT.problem_503 };
+
+// A random id per press of the button, sent with every try of that capture.
+function newCaptureId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+// A dropped connection (the booth's server node died) or a busy answer is asked again with the same
+// capture id: where several nodes share the workers, the node that answers picks up the same photo
+// instead of composing it twice. The visitor keeps seeing the processing screen meanwhile.
+async function postCapture(form) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const response = await post("capture", { body: form });
+      if (response.status !== 503 || attempt >= CAPTURE_TRIES) return response;
+    } catch (error) {
+      if (attempt >= CAPTURE_TRIES) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, CAPTURE_RETRY_MS));
+  }
+}
 
 async function capture() {
   if (capturing) return;
@@ -388,10 +411,11 @@ async function capture() {
     const form = new FormData();
     form.append("artwork", chosen);
     if (chosenLook) form.append("look", chosenLook);
+    form.append("capture_id", newCaptureId());
     const still = await grabStill().catch(() => null);
     if (still) form.append("photo", still, "still.jpg"); // without it the server uses the newest video frame
     show("processing");
-    const response = await post("capture", { body: form });
+    const response = await postCapture(form);
     const result = await response.json().catch(() => ({ error: TEXT.problem_text }));
     if (!response.ok) {
       // The server's message says what happened: no photo arrived, nobody was seen, or it is busy.
