@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     TypeDecorator,
@@ -322,3 +323,16 @@ class CaptureJobRow(Base):
     queued_at: Mapped[datetime] = mapped_column(index=True)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class MuseumLogoRow(Base):
+    """The museum's logo (kiosk/museum.py): one row, in the database every node and worker shares,
+    so every photo's credit strip and every page show the same logo whichever process made them."""
+
+    __tablename__ = "museum_logo"
+
+    # Always 1: there is one logo.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # A PNG at most kiosk.museum.LOGO_LONG_SIDE pixels long (a few hundred KB at most).
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime]

@@ -104,8 +104,8 @@ class QueuedComposer:
         self._queue = queue_app(storage.engine.url)
         self._engine = capture_jobs.queue_engine(storage.engine.url)
         self.harmonization = Harmonization.from_settings(settings)
-        # Workers load the museum's identity themselves (from the settings and logo they share); kept
-        # here for the pool's interface only.
+        # Workers load the museum's identity themselves, for each job (the settings and logo are in the
+        # database they share); this node's copy serves its pages and its logo route.
         self.identity: MuseumIdentity | None = None
         # Jobs this node waits for: woken by their NOTIFY (or any reconnect), each looks at its row.
         self._waiting: dict[str, asyncio.Event] = {}
@@ -311,6 +311,6 @@ def _refused(job: CaptureJob) -> ComposeOutcome:
 
 
 class QueueUnavailableError(ArtBoothError):
-    """The queue needs PostgreSQL: `serve --role web` and `artbooth worker` on SQLite."""
+    """The queue needs PostgreSQL: `artbooth worker` on SQLite (`serve --role web` is refused by the settings)."""
 
-    exit_code = ExitCode.USAGE
+    exit_code = ExitCode.BAD_SETTINGS

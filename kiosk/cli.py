@@ -246,7 +246,7 @@ async def _compose_async(
     from kiosk.artworks import ArtworkLibrary
     from kiosk.engine import Engine  # torch and the models load only for commands that need them
     from kiosk.looks import Harmonization
-    from kiosk.museum import MuseumIdentity
+    from kiosk.museum import load_identity
 
     library = ArtworkLibrary(settings)
     base = Harmonization.from_settings(settings)
@@ -268,7 +268,7 @@ async def _compose_async(
         source = await catalogue.source_of(record)
         harmonization = _with_strength(look_harmonization(record, base, settings, chosen=args.look), args)
         # A photo stored for a visitor carries the museum's credit strip, as the service's do.
-        identity = await asyncio.to_thread(MuseumIdentity.load, storage.settings) if args.save else None
+        identity = await load_identity(storage) if args.save else None
         result = await asyncio.to_thread(
             Engine(settings).compose,
             photo_bytes,
@@ -559,7 +559,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from kiosk.queue_worker import run_worker
+    from kiosk.queue_worker import run_worker  # the models load only when the queue is there to take from
 
     asyncio.run(run_worker(settings))
     return ExitCode.OK

@@ -1,23 +1,28 @@
 """The museum's identity: its name, logo and accent colour, and the credit strip on its photos.
 
-Loaded once (MuseumIdentity.load, at start and whenever staff change it on the dashboard's Museum
-page) and passed to what shows it: the compose workers (each job carries it, so a change needs no
-restart), and the pages (web/templating.py's ``identity`` global, MuseumIdentity.for_pages).
+Loaded once (load_identity, at start and whenever staff change it on the dashboard's Museum
+page, on any node) and passed to what shows it: the compose workers (each job carries it, so a
+change needs no restart; an `artbooth worker` loads it for each job), and the pages
+(web/templating.py's ``identity`` global, MuseumIdentity.for_pages).
 
 The logo is an uploaded file, not a setting: checked and normalised by prepare_logo (PNG or JPEG,
-size and pixel limits, fully decoded), stored as a PNG at most LOGO_LONG_SIDE pixels long under
-``<data_dir>/museum``, served at LOGO_ROUTE.
+size and pixel limits, fully decoded), stored as a PNG at most LOGO_LONG_SIDE pixels long in the
+database (db/museum.py), which every node and worker shares, served at LOGO_ROUTE.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import importlib.util
 import io
+import logging
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageFont, ImageOps
@@ -29,6 +34,11 @@ from pipeline.credit import StripStyle, add_credit_strip, credit_line
 from pipeline.errors import EmptyImageError, ImageTooLargeError, NotAnImageError, PipelineError
 from pipeline.types import ArtworkSpec
 
+if TYPE_CHECKING:
+    from kiosk.storage import Storage
+
+log = logging.getLogger(__name__)
+
 LOGO_ROUTE = "/museum/logo.png"
 STYLESHEET_ROUTE = "/museum/identity.css"
 # What a logo may be uploaded as: formats every browser and every museum's designer has.
@@ -37,8 +47,28 @@ LOGO_FORMATS = ("PNG", "JPEG")
 LOGO_LONG_SIDE = 512
 
 
-def logo_path(settings: Settings) -> Path:
-    return settings.data_dir / "museum" / "logo.png"
+async def load_identity(storage: Storage) -> MuseumIdentity:
+    """The identity the settings in effect and the stored logo describe."""
+    from db import museum as museum_db  # here: the compose workers, which import this module, need no database code
+
+    return MuseumIdentity.from_settings(storage.settings, await museum_db.load_logo(storage.sessions))
+
+
+async def adopt_logo_file(storage: Storage) -> None:
+    """Move a logo stored where versions before the shared one kept it (``<data_dir>/museum/logo.png``)
+    into the database, unless the database has one already; at start."""
+    from db import museum as museum_db
+
+    old = storage.settings.data_dir / "museum" / "logo.png"
+    if not await asyncio.to_thread(old.is_file) or await museum_db.load_logo(storage.sessions) is not None:
+        return
+    png = await asyncio.to_thread(old.read_bytes)
+    await museum_db.change_logo(
+        storage.sessions, png, action="museum.logo", detail={"file": str(old), "bytes": len(png)},
+        actor="upgrade", now=datetime.now(timezone.utc),
+    )
+    await asyncio.to_thread(old.unlink)
+    log.info("the museum's logo moved from %s into the database, which every node shares", old)
 
 
 def credit_font_path(settings: Settings) -> Path:
@@ -77,15 +107,6 @@ class MuseumIdentity:
     strip_style: StripStyle
     # The stored logo (a PNG, LOGO_LONG_SIDE at most), or None; it travels with each compose job.
     logo_png: bytes | None = field(default=None, repr=False)
-
-    @classmethod
-    def load(cls, settings: Settings) -> MuseumIdentity:
-        """The identity ``settings`` describe, with the stored logo read from disk (off the event loop)."""
-        try:
-            logo = logo_path(settings).read_bytes()
-        except FileNotFoundError:
-            logo = None
-        return cls.from_settings(settings, logo)
 
     @classmethod
     def from_settings(cls, settings: Settings, logo_png: bytes | None = None) -> MuseumIdentity:

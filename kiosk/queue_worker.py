@@ -32,7 +32,7 @@ from kiosk.capture_queue import (
 from kiosk.catalogue import ArtworkCatalogue
 from kiosk.errors import ArtBoothError, ArtworkNotFoundError, ExitCode, exit_code_for
 from kiosk.looks import Harmonization
-from kiosk.museum import MuseumIdentity
+from kiosk.museum import load_identity
 from kiosk.settings import Settings
 from kiosk.storage import Storage
 from pipeline.errors import PipelineError
@@ -79,7 +79,7 @@ class JobRunner:
             still = await storage.store.get(job.still_key)
             source = await self._source(job)
             harmonization = Harmonization(**job.request["harmonization"])
-            identity = await asyncio.to_thread(MuseumIdentity.load, storage.settings)
+            identity = await load_identity(storage)
             result = await asyncio.to_thread(
                 self._engine.compose, still, source, harmonization=harmonization, identity=identity
             )
@@ -158,13 +158,13 @@ async def run_worker(settings: Settings) -> None:
     """Load and warm the models, then run queued compositions until SIGINT or SIGTERM."""
     from kiosk.engine import Engine  # torch and the models load only for commands that need them
 
+    if not settings.uses_postgresql:
+        raise QueueUnavailableError(
+            "artbooth worker takes compositions from a queue on PostgreSQL: set database_url to the "
+            "serve nodes' postgresql:// database (with SQLite, serve composes itself)"
+        )
     storage = await Storage.open(settings)
     try:
-        if not storage.shares_settings:
-            raise QueueUnavailableError(
-                "artbooth worker takes compositions from a queue on PostgreSQL: set database_url to the "
-                "serve nodes' postgresql:// database (with SQLite, serve composes itself)"
-            )
         await ensure_queue_schema(storage.engine.url)
         engine = Engine(settings)
         warm_up_ms = await asyncio.to_thread(engine.warm_up)

@@ -408,6 +408,11 @@ class Settings:
         return self.node_name or f"{socket.gethostname()}:{self.port}"
 
     @property
+    def uses_postgresql(self) -> bool:
+        """Whether the database is PostgreSQL, which several processes share (else the embedded SQLite)."""
+        return self.database_url.strip().startswith(("postgresql:", "postgresql+", "postgres:"))
+
+    @property
     def resolved_worker_name(self) -> str:
         """This `artbooth worker`'s name among those taking compositions from the queue."""
         return self.worker_name or f"{socket.gethostname()}:{os.getpid()}"
@@ -635,6 +640,11 @@ class Settings:
             )
         if self.serve_role not in SERVE_ROLES:
             raise SettingsError(f"serve_role must be one of {', '.join(SERVE_ROLES)}, not {self.serve_role!r}")
+        if self.serve_role == "web" and not self.uses_postgresql:
+            raise SettingsError(
+                "serve --role web (serve_role) queues compositions on PostgreSQL for artbooth worker processes: set "
+                "database_url to a postgresql:// database (with SQLite, serve --role all composes itself)"
+            )
         if min(self.queue_wait_seconds, self.queue_poll_seconds, self.queue_heartbeat_seconds) <= 0:
             raise SettingsError("queue_wait_seconds, queue_poll_seconds and queue_heartbeat_seconds must be positive")
         if self.queue_stalled_seconds <= 2 * self.queue_heartbeat_seconds:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import numpy as np
 import pytest
 import pytest_asyncio
 import skimage.data
@@ -41,6 +42,7 @@ from db.models import CaptureJobRow, PhotoRow
 from db.service import SessionFactory
 from imagefiles import encoded
 from kiosk.capture_queue import booth_job_id
+from pipeline.codec import decode_image
 from processes import Process, start_artbooth, stop, until_logged
 from seaweed import SeaweedFS, seaweedfs_server
 
@@ -232,6 +234,20 @@ async def _shared_between_the_nodes(site: Site, kiosk_id: str, booth: aiohttp.Cl
                     return "--accent: #1a6b3c;" in await response.text()
 
         await _until(node_2_shows_the_accent, SETTINGS_REACH_S, "the settings change on node 2", site)
+        # The museum's logo too (stored in the database every node and worker shares).
+        logo = encoded(np.full((40, 120, 3), (20, 90, 160), np.uint8), "PNG")
+        upload = aiohttp.FormData()
+        upload.add_field("csrf_token", csrf)
+        upload.add_field("logo", logo, filename="logo.png", content_type="image/png")
+        async with admin.post(first / "staff" / "museum" / "logo", data=upload, allow_redirects=False) as response:
+            assert response.status == 303, await response.text()
+
+        async def node_2_shows_the_logo() -> bool:
+            async with aiohttp.ClientSession() as visitor:
+                async with visitor.get(second / "museum" / "logo.png") as response:
+                    return response.status == 200 and decode_image(await response.read(), max_pixels=10**6).shape == (40, 120, 3)
+
+        await _until(node_2_shows_the_logo, SETTINGS_REACH_S, "the logo on node 2", site)
         async with booth.post(first / "api" / "kiosks" / kiosk_id / "heartbeat", json={"camera": "ok"}) as response:
             assert response.status == 200
 

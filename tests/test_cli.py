@@ -322,7 +322,7 @@ def test_the_queue_roles_refuse_sqlite_in_one_line_naming_the_fix(env):
     # serve --role web and worker share compositions through PostgreSQL; the embedded SQLite is one machine's.
     for args in (["serve", "--role", "web"], ["worker"]):
         failed = run(args, env)
-        assert failed.returncode == ExitCode.USAGE, (args, failed.stderr)
+        assert failed.returncode == ExitCode.BAD_SETTINGS, (args, failed.stderr)
         last = failed.stderr.strip().splitlines()[-1]
         assert last.startswith("artbooth: error: ") and "database_url" in last and "postgresql://" in last, last
         assert "Traceback" not in failed.stderr

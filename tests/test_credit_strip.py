@@ -29,7 +29,7 @@ def _spec(title: str, artist: str = "Édouard Manet", year: str = "1863") -> Art
 @pytest.fixture(scope="module")
 def identity(tmp_path_factory) -> MuseumIdentity:
     settings = Settings(data_dir=Path(tmp_path_factory.mktemp("museum")), museum_name="Musée d’Orsay")
-    return MuseumIdentity.load(settings)
+    return MuseumIdentity.from_settings(settings)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_the_logo_sits_at_the_strips_left(tmp_path, painting):
     logo = Image.new("RGBA", (200, 100), (0, 255, 0, 255))
     stored = io.BytesIO()
     logo.save(stored, "PNG")
-    identity = dataclasses.replace(MuseumIdentity.load(settings), logo_png=prepare_logo(stored.getvalue(), settings))
+    identity = dataclasses.replace(MuseumIdentity.from_settings(settings), logo_png=prepare_logo(stored.getvalue(), settings))
     striped = identity.credited(painting, _spec("Olympia"))
     strip = striped[-_band(painting, striped) :]
     green = np.all(strip == (0, 255, 0), axis=2)

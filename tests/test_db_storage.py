@@ -157,7 +157,7 @@ async def test_migrations_apply_on_an_empty_database_and_match_the_models(empty_
     assert tables == {
         "alembic_version", "artworks", "kiosks", "photos", "download_links",
         "staff_users", "staff_sessions", "login_attempts", "audit_log", "api_tokens", "service_settings", "kiosk_presence",
-            "capture_jobs",
+            "capture_jobs", "museum_logo",
     }
     assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert drift == []

@@ -19,6 +19,9 @@ from api_helpers import ADMIN, CHEAP_HASHES, OPERATOR, browser, running_with_sta
 from db import service
 from db.models import AuditRow
 from imagefiles import encoded
+from kiosk.museum import adopt_logo_file, load_identity
+from kiosk.settings import Settings
+from kiosk.storage import Storage
 from pipeline.codec import decode_image
 from servers import loopback_settings
 from web.keys import PAGES_KEY, STORAGE_KEY
@@ -196,3 +199,21 @@ async def test_the_accent_reaches_the_phone_pages_css_and_bad_values_are_refused
         assert "<script>alert(1)</script>" not in page
     rows = await _audit(server, AuditRow.action == "settings.change", AuditRow.subject == "museum_accent_colour")
     assert rows and rows[-1].actor == ADMIN[0], "the change is audited"
+
+
+async def test_a_logo_file_of_an_older_version_moves_into_the_shared_database(tmp_path):
+    # Before the logo was shared it was a file in each node's data folder; the next start adopts it.
+    settings = Settings.load(environ={"ARTBOOTH_DATA_DIR": str(tmp_path)})
+    old = tmp_path / "museum" / "logo.png"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(encoded(np.full((40, 80, 3), 200, np.uint8), "PNG"))
+    storage = await Storage.open(settings)
+    try:
+        await adopt_logo_file(storage)
+        assert (await load_identity(storage)).logo_png == encoded(np.full((40, 80, 3), 200, np.uint8), "PNG")
+        assert not old.exists()
+        async with storage.sessions() as session:
+            [entry] = await session.scalars(select(AuditRow).where(AuditRow.action == "museum.logo"))
+        assert entry.actor == "upgrade"
+    finally:
+        await storage.close()

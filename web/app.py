@@ -20,9 +20,10 @@ from kiosk.artworks import ArtworkLibrary
 from kiosk.catalogue import ArtworkCatalogue
 from kiosk.errors import ArtBoothError
 from kiosk.models import ModelStore
+from kiosk.museum import adopt_logo_file
 from kiosk.settings import Settings
 from kiosk.storage import Storage
-from kiosk.capture_queue import QueuedComposer, QueueUnavailableError
+from kiosk.capture_queue import QueuedComposer
 from kiosk.workers import ComposePool
 from pipeline.codec import decode_image
 from web import (
@@ -112,6 +113,7 @@ async def _storage(app: web.Application):
             report.made_unavailable,
         )
         storage.warn_if_unreachable_by_phones()
+        await adopt_logo_file(storage)
         app[STORAGE_KEY] = storage
         app[CATALOGUE_KEY] = catalogue
         background = [
@@ -129,12 +131,7 @@ async def _storage(app: web.Application):
 async def _compose_pool(app: web.Application):
     storage = app[STORAGE_KEY]
     settings = storage.settings  # with staff's dashboard settings (harmonization defaults)
-    if settings.serve_role == "web":
-        if not storage.shares_settings:
-            raise QueueUnavailableError(
-                "serve --role web queues compositions on PostgreSQL for artbooth worker processes: set database_url "
-                "to a postgresql:// database (with SQLite, serve --role all composes itself)"
-            )
+    if settings.serve_role == "web":  # on PostgreSQL: the settings refuse it otherwise
         pool = QueuedComposer(settings, storage)
     else:
         # Fail at start, with the fix named, rather than on the first visitor's photo.

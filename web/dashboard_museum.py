@@ -17,9 +17,9 @@ from aiohttp import web
 from babel.numbers import format_decimal
 
 from db import museum as museum_db
+from db.notify import SETTINGS_CHANNEL
 from db.models import StaffRole
-from kiosk.files import write_atomically
-from kiosk.museum import LOGO_ROUTE, STYLESHEET_ROUTE, LogoRefusedError, MuseumIdentity, logo_path, prepare_logo
+from kiosk.museum import LOGO_ROUTE, STYLESHEET_ROUTE, LogoRefusedError, MuseumIdentity, load_identity, prepare_logo
 from kiosk.settings import MAX_MUSEUM_NAME_CHARS, MUSEUM_FIELDS, SettingsError
 from web import staff_pages
 from web.keys import PAGES_KEY, POOL_KEY, STORAGE_KEY
@@ -46,9 +46,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
 
 async def apply_identity(app: web.Application) -> MuseumIdentity:
-    """Load the identity the settings in effect and the stored logo describe (off the event loop) and
-    hand it to what shows it: the compose pool (credit strips) and the pages (``identity``)."""
-    identity = await asyncio.to_thread(MuseumIdentity.load, app[STORAGE_KEY].settings)
+    """Load the identity the settings in effect and the stored logo describe and hand it to what shows it: the compose pool (credit strips) and the pages (``identity``)."""
+    identity = await load_identity(app[STORAGE_KEY])
     app[POOL_KEY].use_identity(identity)
     app[PAGES_KEY].use_identity(identity.for_pages())
     return identity
@@ -58,10 +57,10 @@ async def apply_identity(app: web.Application) -> MuseumIdentity:
 
 
 async def logo(request: web.Request) -> web.StreamResponse:
-    path = logo_path(request.app[STORAGE_KEY].settings)
-    if not path.is_file():
+    png = request.app[POOL_KEY].identity.logo_png
+    if png is None:
         raise web.HTTPNotFound(text="This museum has no logo.")
-    return web.FileResponse(path, headers={"Cache-Control": CACHE_FOR_A_DAY, "Content-Type": "image/png"})
+    return web.Response(body=png, content_type="image/png", headers={"Cache-Control": CACHE_FOR_A_DAY})
 
 
 async def stylesheet(request: web.Request) -> web.Response:
@@ -149,14 +148,15 @@ async def upload_logo(request: web.Request) -> web.StreamResponse:
     except LogoRefusedError as exc:
         log.info("%s's logo upload was refused: %s", identity.username, exc)
         return _page(request, identity, status=exc.status, error=_refusal(request, exc))
-    path = logo_path(settings)
+    storage = request.app[STORAGE_KEY]
     await museum_db.change_logo(
-        request.app[STORAGE_KEY].sessions,
-        lambda: write_atomically(path, png),
+        storage.sessions,
+        png,
         action="museum.logo",
         detail={"file": field.filename or "", "bytes": len(data)},
         actor=identity.username,
         now=datetime.now(timezone.utc),
+        notify=SETTINGS_CHANNEL if storage.shares_settings else None,
     )
     await apply_identity(request.app)
     log.info("%s uploaded the museum's logo (%d bytes)", identity.username, len(data))
@@ -165,15 +165,16 @@ async def upload_logo(request: web.Request) -> web.StreamResponse:
 
 async def remove_logo(request: web.Request) -> web.StreamResponse:
     identity = require_role(request, StaffRole.ADMIN)
-    path = logo_path(request.app[STORAGE_KEY].settings)
-    if path.is_file():
+    storage = request.app[STORAGE_KEY]
+    if request.app[POOL_KEY].identity.logo_png is not None:
         await museum_db.change_logo(
-            request.app[STORAGE_KEY].sessions,
-            lambda: path.unlink(missing_ok=True),
+            storage.sessions,
+            None,
             action="museum.logo_removed",
             detail={},
             actor=identity.username,
             now=datetime.now(timezone.utc),
+            notify=SETTINGS_CHANNEL if storage.shares_settings else None,
         )
         await apply_identity(request.app)
     raise web.HTTPSeeOther(f"{PAGE}?notice=logo-removed")

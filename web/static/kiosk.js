@@ -162,15 +162,20 @@ function markChosen() {
 
 // Tell the server the choice: it answers the look the artwork offers (staff may have changed it
 // since this page was loaded) and, with a live preview, swaps the painting from its next frame.
+// Resolves to whether the server that answered has this booth's live preview (null: no answer).
 async function announceChoice(artworkId) {
   try {
     const response = await post("artwork", { headers: { "Content-Type": "application/json" }, body: JSON.stringify({ artwork: artworkId }) });
-    if (response.ok && chosen === artworkId) {
-      offeredLook = (await response.json()).look;
+    if (!response.ok) return null;
+    const answer = await response.json();
+    if (chosen === artworkId) {
+      offeredLook = answer.look;
       body.dataset.offeredLook = offeredLook; // for diagnostics and the browser tests
     }
+    return answer.live;
   } catch (error) {
     console.warn("announcing the artwork failed; the server picks the look:", error);
+    return null;
   }
 }
 
@@ -182,7 +187,9 @@ async function choose(artworkId) {
   markChosen();
   choiceAnnounced = announceChoice(artworkId);
   if (switching) {
-    await choiceAnnounced;
+    // Not live there: the booth's requests now reach another server node than its preview (behind a
+    // proxy, after a node died or came back); the preview moves to the node that answered.
+    if ((await choiceAnnounced) === false && chosen === artworkId && peer !== null) connect();
     return;
   }
   if (!(await startCamera())) return;
