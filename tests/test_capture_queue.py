@@ -92,6 +92,7 @@ async def _site(root: Path, models_dir: Path) -> AsyncIterator[Site]:
             "ARTBOOTH_QUEUE_WAIT_SECONDS": str(CAPTURE_S),
             "ARTBOOTH_PUBLIC_UPLOAD": "true",
             "ARTBOOTH_KIOSK_PRESENCE_READ_SECONDS": "1",
+            "ARTBOOTH_KIOSK_PRESENCE_WRITE_SECONDS": "1",
             **CHEAP_HASHES,
         }
         processes: dict[str, Process] = {}

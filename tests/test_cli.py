@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
@@ -17,8 +18,11 @@ from PIL import Image
 from cli_helpers import run
 from imagefiles import decode_qr, encoded, with_exif_orientation
 from kiosk.artworks import ArtworkLibrary
+from kiosk.capture_queue import QueueUnavailableError
 from kiosk.catalogue import ArtworkCatalogue
 from kiosk.errors import ExitCode
+from kiosk.queue_worker import run_worker
+from kiosk.settings import Settings
 from kiosk.storage import Storage
 
 # The matte's edge-band solve (on by default) loads pymatting's numba kernel in every process and
@@ -320,12 +324,15 @@ async def test_retention_run_deletes_photos_past_the_retention_period_and_report
 
 def test_the_queue_roles_refuse_sqlite_in_one_line_naming_the_fix(env):
     # serve --role web and worker share compositions through PostgreSQL; the embedded SQLite is one machine's.
-    for args in (["serve", "--role", "web"], ["worker"]):
-        failed = run(args, env)
-        assert failed.returncode == ExitCode.BAD_SETTINGS, (args, failed.stderr)
-        last = failed.stderr.strip().splitlines()[-1]
-        assert last.startswith("artbooth: error: ") and "database_url" in last and "postgresql://" in last, last
-        assert "Traceback" not in failed.stderr
+    failed = run(["serve", "--role", "web"], env)
+    assert failed.returncode == ExitCode.BAD_SETTINGS, failed.stderr
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("artbooth: error: ") and "database_url" in last and "postgresql://" in last, last
+    assert "Traceback" not in failed.stderr
+    # The worker likewise, before it loads anything (the command line prints its message as above).
+    with pytest.raises(QueueUnavailableError, match="postgresql://") as refused:
+        asyncio.run(run_worker(Settings.load(environ=env)))
+    assert refused.value.exit_code == ExitCode.BAD_SETTINGS
 
 
 def test_db_upgrade_then_an_unreachable_database_is_one_clear_line(env, settings):

@@ -83,11 +83,10 @@ def _start_node(
         # Links and QR codes point at the proxy, the one address booths and phones know.
         "ARTBOOTH_PUBLIC_URL": public_url,
         "ARTBOOTH_TLS": "off",
-        # Each start only loads the models (as tests/servers.py's do): no capture happens here.
-        "ARTBOOTH_COMPOSE_WARM_UP": "false",
-        "ARTBOOTH_MATTING_BAND_SOLVE": "false",
+        # No capture happens here: web nodes (they would queue captures for workers) start without
+        # compose workers and their models.
+        "ARTBOOTH_SERVE_ROLE": "web",
     }
-    # In a session of its own (start_artbooth's): its compose workers can be stopped with it, and only they.
     return start_artbooth(name, ["serve"], environ, log_folder)
 
 
@@ -119,6 +118,7 @@ def _start_proxy(nginx: str, folder: Path, *, listen: str, nodes: list[str]) -> 
     test's own: pid, logs and temporary files in ``folder`` (not Debian's /run and /var), so it runs
     as the test's user; its error log is ``folder``/error.log."""
     site = TEMPLATE.read_text().replace("@LISTEN@", listen).replace("@NODE_1@", nodes[0]).replace("@NODE_2@", nodes[1])
+    site = site.replace("/var/log/nginx/artbooth.log", str(folder / "artbooth.log"))
     assert not re.search(r"@[A-Z0-9_]+@", site), "a placeholder of the template was left unfilled"
     (folder / "artbooth.conf").write_text(site)
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -222,6 +222,11 @@ async def test_booths_stick_to_one_node_and_move_to_the_other_when_theirs_dies(t
             assert (await _stats(booth, proxy, kiosk_id))["node"] == pinned[kiosk_id]
         assert await _nodes_that_saw(sessions) == {kiosk_id: {node} for kiosk_id, node in pinned.items()}
 
+        # A visitor's download link (a made-up token here: it answers 404) goes through too.
+        token = "T0ken-of-a-visitor-" + "x" * 13
+        async with client.get(f"{proxy}/p/{token}/photo.jpg") as response:
+            assert response.status == 404
+
         # The first node dies; its booths' next requests through the proxy reach the other, at once.
         dead, survivor = NODES
         processes[dead].process.kill()
@@ -246,3 +251,8 @@ async def test_booths_stick_to_one_node_and_move_to_the_other_when_theirs_dies(t
         kiosk_id = on_node[survivor][0]
         async with clients[kiosk_id].post(f"{proxy}/api/kiosks/{kiosk_id}/heartbeat", json={}) as response:
             assert response.status == 503 and response.headers["Retry-After"] == "2"
+
+        # The proxy's access log has every request, and no secret: no pairing code, no download token.
+        logged = (proxy_folder / "artbooth.log").read_text()
+        assert logged.count("/kiosk/booth-0/pair") == 2 and "code=" not in logged and "?" not in logged
+        assert '"GET /p/TOKEN/photo.jpg" 404' in logged and token not in logged
