@@ -110,7 +110,6 @@ class QueuedComposer:
         # Jobs this node waits for: woken by their NOTIFY (or any reconnect), each looks at its row.
         self._waiting: dict[str, asyncio.Event] = {}
         self._listener: asyncio.Task | None = None
-        self.warm_ups: list[dict[str, object]] = []
 
     def use_identity(self, identity: MuseumIdentity) -> None:
         self.identity = identity
@@ -142,7 +141,7 @@ class QueuedComposer:
         styles it computed (stylize_style_cache_size), so an artwork costs its style once per worker."""
 
     async def prepared(self) -> None:
-        pass
+        """At once: nothing is readied here (prepare)."""
 
     async def close(self) -> None:
         if self._listener is not None:
