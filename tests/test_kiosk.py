@@ -120,6 +120,16 @@ async def _start_preview(page) -> None:
     await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=30_000)
 
 
+# Notes the capture id of each capture the page sends (its form is not visible to Playwright's requests).
+NOTE_CAPTURE_IDS = """() => {
+  const send = window.fetch;
+  window.sentCaptureIds = [];
+  window.fetch = (url, options = {}) => {
+    if (String(url).includes("/capture") && options.body instanceof FormData) window.sentCaptureIds.push(options.body.get("capture_id"));
+    return send(url, options);
+  };
+}"""
+
 RECEIVED_VIDEO = """async () => {
   const report = await window.kioskPeer().getStats();
   for (const stat of report.values()) {
@@ -193,8 +203,12 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
             assert await page.text_content("#look h2") == "Comment voulez-vous apparaître ?"
             # From here the booth's timers run on Playwright's clock: waiting out the idle time costs nothing.
             await page.clock.install()
+            await page.evaluate(NOTE_CAPTURE_IDS)
             await page.click('#look [data-look="realistic"]')
             await page.wait_for_selector("#result.active", timeout=60_000)
+            # The capture carried the booth's id for this press of the button (a retry sends it again).
+            [capture_id] = await page.evaluate("window.sentCaptureIds")
+            assert re.fullmatch("[0-9a-f]{32}", capture_id)
             download_url = await page.evaluate("document.body.dataset.downloadUrl")
             qr_path = await page.get_attribute("#result-qr", "src")
 
