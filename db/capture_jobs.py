@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from db.engine import CONNECT_TIMEOUT_S, POOL_TIMEOUT_S
-from db.models import CaptureJobRow, UtcDateTime
+from db.models import CaptureJobRow, database_now
+from db.notify import announce
 from db.service import SessionFactory, _update_count
 
 # The channel a finished job's id is announced on.
@@ -30,10 +31,6 @@ CAPTURES_CHANNEL = "artbooth_captures"
 QUEUED, DONE, FAILED = "queued", "done", "failed"
 # Finished jobs are forgotten after this long (retention): the staff's queue page looks back a week at most.
 JOBS_KEPT = timedelta(days=7)
-
-
-def _database_now():
-    return func.current_timestamp(type_=UtcDateTime())
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ async def queue_job(
     (queue_engine), the driver procrastinate queues with."""
     row = dict(
         id=job_id, kind=kind, source=source, kiosk_id=kiosk_id, node=node, state=QUEUED, still_key=still_key,
-        request=request, attempts=0, queued_at=_database_now(),
+        request=request, attempts=0, queued_at=database_now(),
     )
     async with engine.begin() as connection:
         inserted = await connection.execute(postgresql.insert(CaptureJobRow).values(**row).on_conflict_do_nothing())
@@ -124,7 +121,7 @@ async def start_run(session_factory: SessionFactory, job_id: str, *, worker: str
     queue heard of it)."""
     async with session_factory() as session, session.begin():
         started = update(CaptureJobRow).where(CaptureJobRow.id == job_id, CaptureJobRow.state == QUEUED)
-        if not await _update_count(session, started.values(worker=worker, attempts=attempt, started_at=_database_now())):
+        if not await _update_count(session, started.values(worker=worker, attempts=attempt, started_at=database_now())):
             return None
     return await get_job(session_factory, job_id)
 
@@ -144,12 +141,12 @@ async def finish_job(
     """Record how the job ended and, with ``notify`` (PostgreSQL), announce it in the same transaction."""
     values = dict(
         state=state, photo_id=photo_id, result_key=result_key, report=report, error_code=error_code,
-        error=None if error is None else error[:2000], finished_at=_database_now(),
+        error=None if error is None else error[:2000], finished_at=database_now(),
     )
     async with session_factory() as session, session.begin():
         await session.execute(update(CaptureJobRow).where(CaptureJobRow.id == job_id).values(**values))
         if notify:
-            await session.execute(text("SELECT pg_notify(:channel, :job)"), {"channel": CAPTURES_CHANNEL, "job": job_id})
+            await announce(session, CAPTURES_CHANNEL, job_id)
 
 
 async def forget_result(session_factory: SessionFactory, job_id: str) -> None:
@@ -216,7 +213,7 @@ def _latencies(rows: list[CaptureJobRow]) -> LatencyFigures:
 async def queue_figures(session_factory: SessionFactory, *, since_seconds: float, most: int = 5000) -> QueueFigures:
     """What waits now, and the latest ``most`` jobs finished in the last ``since_seconds``, per node and per worker."""
     async with session_factory() as session, session.begin():
-        now = await session.scalar(select(_database_now()))
+        now = await session.scalar(select(database_now()))
         waiting_rows = (
             await session.execute(
                 select(CaptureJobRow.source, CaptureJobRow.started_at, CaptureJobRow.queued_at).where(CaptureJobRow.state == QUEUED)

@@ -27,12 +27,19 @@ from sqlalchemy import (
     MetaData,
     String,
     TypeDecorator,
+    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kiosk.settings import ARTWORK_LOOKS
 from pipeline.types import Framing, ReferenceMode
+
+
+def database_now():
+    """The database's clock (CURRENT_TIMESTAMP) as a UtcDateTime: the clock every node and worker sharing
+    the database agrees on, where theirs may disagree."""
+    return func.current_timestamp(type_=UtcDateTime())
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from db.models import MuseumLogoRow
+from db.notify import announce
 from db.service import SessionFactory, _audit, _require_aware
 
 LOGO_SUBJECT = "museum_logo"
@@ -40,4 +41,4 @@ async def change_logo(
             session.add(MuseumLogoRow(id=_LOGO_ROW, png=png, updated_at=now))
         _audit(session, at=now, actor=actor, action=action, subject=LOGO_SUBJECT, detail=detail)
         if notify is not None:
-            await session.execute(select(func.pg_notify(notify, "")))
+            await announce(session, notify)

@@ -18,7 +18,9 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+from sqlalchemy import func, select
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import masked_url
 
@@ -29,6 +31,12 @@ SETTINGS_CHANNEL = "artbooth_settings"
 CHECK_EVERY_S = 10.0
 CHECK_TIMEOUT_S = 5.0
 FIRST_RETRY_S = 0.5
+
+
+async def announce(session: AsyncSession, channel: str, payload: str = "") -> None:
+    """``NOTIFY channel`` in the session's transaction: every listener hears of it when it commits,
+    exactly when it can read what the transaction wrote."""
+    await session.execute(select(func.pg_notify(channel, payload)))
 
 
 def asyncpg_dsn(url: URL) -> str:

@@ -11,9 +11,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from db.models import ServiceSettingRow
+from db.notify import announce
 from db.service import SessionFactory, _audit, _require_aware
 
 
@@ -53,4 +54,4 @@ async def save_overrides(
             if deleted.rowcount:  # type: ignore[attr-defined]
                 _audit(session, at=now, actor=actor, action="settings.reset", subject=key)
         if notify is not None:
-            await session.execute(select(func.pg_notify(notify, "")))
+            await announce(session, notify)

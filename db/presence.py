@@ -15,12 +15,8 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from db.models import KioskPresenceRow, KioskRow, PhotoRow, UtcDateTime
+from db.models import KioskPresenceRow, KioskRow, PhotoRow, database_now
 from db.service import SessionFactory, _update_count
-
-
-def _database_now():
-    return func.current_timestamp(type_=UtcDateTime())
 
 
 @dataclass(frozen=True)
@@ -45,12 +41,12 @@ async def note_presence(session_factory: SessionFactory, kiosk_id: str, *, node:
     """Note that ``node`` sees the (registered) booth now, with its report; the kiosk's own "last
     seen" (the dashboard's) moves with it. Nothing happens for a kiosk that does not exist."""
     async with session_factory() as session, session.begin():
-        if not await _update_count(session, update(KioskRow).where(KioskRow.id == kiosk_id).values(last_seen=_database_now())):
+        if not await _update_count(session, update(KioskRow).where(KioskRow.id == kiosk_id).values(last_seen=database_now())):
             return
         written = update(KioskPresenceRow).where(KioskPresenceRow.kiosk_id == kiosk_id, KioskPresenceRow.node == node)
         # Only this node writes its rows, one at a time per booth (kiosk/booths.py), so update-or-insert cannot race.
-        if not await _update_count(session, written.values(last_seen=_database_now(), stats=stats)):
-            session.add(KioskPresenceRow(kiosk_id=kiosk_id, node=node, last_seen=_database_now(), stats=stats))
+        if not await _update_count(session, written.values(last_seen=database_now(), stats=stats)):
+            session.add(KioskPresenceRow(kiosk_id=kiosk_id, node=node, last_seen=database_now(), stats=stats))
 
 
 async def forget_presence(session_factory: SessionFactory, kiosk_id: str) -> None:
@@ -62,7 +58,7 @@ async def forget_presence(session_factory: SessionFactory, kiosk_id: str) -> Non
 async def read_shared_booths(session_factory: SessionFactory, *, captures_since: datetime) -> SharedBooths:
     """Every booth's latest presence, on any node, and how many photos each booth made since ``captures_since``."""
     async with session_factory() as session, session.begin():
-        now = await session.scalar(select(_database_now()))
+        now = await session.scalar(select(database_now()))
         seen: dict[str, SeenBooth] = {}
         for row in await session.scalars(select(KioskPresenceRow).order_by(KioskPresenceRow.last_seen)):
             # Ordered oldest first: the node that saw the booth last wins.

@@ -43,18 +43,20 @@ class PhotoStoreUnavailableError(ArtBoothError, ConnectionError):
 
 def new_key(suffix: str) -> str:
     """A fresh random key: no visitor- or staff-supplied name ever becomes part of one."""
-    if suffix not in SUFFIXES:
-        raise ValueError(f"suffix must be one of {', '.join(SUFFIXES)}, not {suffix!r}")
-    return uuid.uuid4().hex + suffix
+    return uuid.uuid4().hex + _checked_suffix(suffix)
 
 
 def derived_key(name: str, role: str, suffix: str = ".jpg") -> str:
     """The key of ``name``'s ``role`` file (e.g. a queued capture's "still" or "result"): the same
     every time, so writing it again replaces it; of the same form as new_key's, so nothing else
     (the orphan sweep, the checks) needs to tell them apart."""
+    return hashlib.sha256(f"{role}:{name}".encode()).hexdigest()[:32] + _checked_suffix(suffix)
+
+
+def _checked_suffix(suffix: str) -> str:
     if suffix not in SUFFIXES:
         raise ValueError(f"suffix must be one of {', '.join(SUFFIXES)}, not {suffix!r}")
-    return hashlib.sha256(f"{role}:{name}".encode()).hexdigest()[:32] + suffix
+    return suffix
 
 
 def is_key(name: str) -> bool:

@@ -51,7 +51,9 @@ async def load_identity(storage: Storage) -> MuseumIdentity:
     """The identity the settings in effect and the stored logo describe."""
     from db import museum as museum_db  # here: the compose workers, which import this module, need no database code
 
-    return MuseumIdentity.from_settings(storage.settings, await museum_db.load_logo(storage.sessions))
+    logo = await museum_db.load_logo(storage.sessions)
+    # Finding (and, for a font of the museum's own, opening) the strip's font: file work, off the event loop.
+    return await asyncio.to_thread(MuseumIdentity.from_settings, storage.settings, logo)
 
 
 async def adopt_logo_file(storage: Storage) -> None:

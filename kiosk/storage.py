@@ -75,6 +75,12 @@ class Storage:
         announced to them (db/notify.py). SQLite is one machine's file: one node."""
         return self.engine.dialect.name == "postgresql"
 
+    @property
+    def settings_channel(self) -> str | None:
+        """Where a change of what the dashboard sets (settings, the museum's logo) is announced to the
+        other nodes with NOTIFY; None with SQLite, which no other node shares."""
+        return SETTINGS_CHANNEL if self.shares_settings else None
+
     async def reload_settings(self) -> None:
         """Put the stored dashboard values in effect: at start, and whenever any node changed them."""
         async with self._settings_lock:
@@ -102,7 +108,7 @@ class Storage:
                 resets=resets,
                 actor=actor,
                 now=datetime.now(timezone.utc),
-                notify=SETTINGS_CHANNEL if self.shares_settings else None,
+                notify=self.settings_channel,
             )
             self.settings = settings
         return settings

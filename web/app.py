@@ -14,16 +14,16 @@ from pathlib import Path
 from aiohttp import web
 
 from db.images import THUMBNAIL_LONG_SIDE, thumbnail_jpeg
-from db.notify import SETTINGS_CHANNEL, NotificationListener
+from db.notify import NotificationListener
 from kiosk import tls
 from kiosk.artworks import ArtworkLibrary
+from kiosk.capture_queue import QueuedComposer
 from kiosk.catalogue import ArtworkCatalogue
 from kiosk.errors import ArtBoothError
 from kiosk.models import ModelStore
 from kiosk.museum import adopt_logo_file
 from kiosk.settings import Settings
 from kiosk.storage import Storage
-from kiosk.capture_queue import QueuedComposer
 from kiosk.workers import ComposePool
 from pipeline.codec import decode_image
 from web import (
@@ -157,10 +157,10 @@ async def _shared_state(app: web.Application):
     node = storage.settings.resolved_node_name
     booths.share_through(storage.sessions, node)
     background = [asyncio.create_task(booths.share_periodically(), name="booth presence")]
-    if storage.shares_settings:
+    if (channel := storage.settings_channel) is not None:
         listener = NotificationListener(
             storage.engine.url,
-            SETTINGS_CHANNEL,
+            channel,
             lambda _: _take_up_stored_settings(app),
             name=f"settings {node}",
             max_retry_s=storage.settings.settings_listen_retry_max_seconds,

@@ -42,7 +42,7 @@ from web import availability
 from web import dashboard_pages as pages
 from web.dashboard_pages import KioskOnline, PhotoFilters, Problem, Viewer
 from web.keys import BOOTHS_KEY, CATALOGUE_KEY, POOL_KEY, STORAGE_KEY
-from web.staff import STAFF_AUTH_KEY, StaffIdentity, require_login, require_role
+from web.staff import STAFF_AUTH_KEY, require_login, require_role
 from web.visitor_text import privacy_notice
 
 log = logging.getLogger(__name__)
@@ -133,10 +133,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _viewer(identity: StaffIdentity) -> Viewer:
-    return Viewer(username=identity.username, role=identity.role, csrf_token=identity.csrf_token)
-
-
 def _redirect(location: str, notice: str) -> web.Response:
     separator = "&" if "?" in location else "?"
     return web.Response(status=303, headers={"Location": f"{location}{separator}notice={notice}"})
@@ -188,7 +184,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
     ]
     return pages.overview(
         request,
-        _viewer(identity),
+        Viewer.of(identity),
         figures,
         kiosks,
         request.app[PROBLEMS_KEY].recent(),
@@ -242,7 +238,7 @@ async def photos_page(request: web.Request) -> web.StreamResponse:
     artworks = {record.spec.id: record for record in await request.app[CATALOGUE_KEY].records(include_hidden=True)}
     return pages.photos(
         request,
-        _viewer(identity),
+        Viewer.of(identity),
         found,
         total,
         links,
@@ -262,7 +258,7 @@ async def _photo_or_404(request: web.Request) -> service.PhotoInfo:
     identity = require_login(request)
     photo = await service.get_photo(request.app[STORAGE_KEY].sessions, request.match_info["photo_id"])
     if photo is None:
-        raise web.HTTPNotFound(text=pages.photo_not_found(request, _viewer(identity)), content_type="text/html")
+        raise web.HTTPNotFound(text=pages.photo_not_found(request, Viewer.of(identity)), content_type="text/html")
     return photo
 
 
@@ -273,7 +269,7 @@ async def _photo_detail(request: web.Request, photo: service.PhotoInfo, *, statu
     artwork = await service.get_artwork(storage.sessions, photo.artwork_id)
     return pages.photo_detail(
         request,
-        _viewer(identity),
+        Viewer.of(identity),
         photo,
         links,
         artwork,
@@ -313,7 +309,7 @@ async def confirm_delete_page(request: web.Request) -> web.StreamResponse:
     identity = require_login(request)
     photo = await _photo_or_404(request)
     artwork = await service.get_artwork(request.app[STORAGE_KEY].sessions, photo.artwork_id)
-    return pages.confirm_delete(request, _viewer(identity), photo, artwork)
+    return pages.confirm_delete(request, Viewer.of(identity), photo, artwork)
 
 
 async def delete_photo(request: web.Request) -> web.StreamResponse:
@@ -349,7 +345,7 @@ async def new_link(request: web.Request) -> web.StreamResponse:
     log.info("%s made a new download link %d for photo %s", identity.username, link.id, photo.id)
     qr = (await asyncio.to_thread(qr_svg, url)).decode("utf-8")  # encoding is CPU work: off the event loop
     artwork = await service.get_artwork(storage.sessions, photo.artwork_id)
-    return pages.new_link(request, _viewer(identity), photo, artwork, link, url=url, qr=qr)
+    return pages.new_link(request, Viewer.of(identity), photo, artwork, link, url=url, qr=qr)
 
 
 async def _link_of_photo(request: web.Request) -> service.LinkInfo:
@@ -373,7 +369,7 @@ async def confirm_revoke_page(request: web.Request) -> web.StreamResponse:
     link = await _link_of_photo(request)
     back = _safe_back(request.query.get("back"), f"/staff/photos/{photo.id}")
     artwork = await service.get_artwork(request.app[STORAGE_KEY].sessions, photo.artwork_id)
-    return pages.confirm_revoke(request, _viewer(identity), photo, artwork, link, back=back)
+    return pages.confirm_revoke(request, Viewer.of(identity), photo, artwork, link, back=back)
 
 
 async def revoke_link(request: web.Request) -> web.StreamResponse:
@@ -478,7 +474,7 @@ async def _settings_form(request: web.Request, *, status: int = 200, error: str 
     generated = privacy_notice(dataclasses.replace(storage.settings, privacy_notice=""))
     return pages.settings_page(
         request,
-        _viewer(identity),
+        Viewer.of(identity),
         storage.settings,
         storage.loaded_settings,
         generated_privacy=generated,
@@ -553,7 +549,7 @@ async def _users_form(
     identity = require_role(request, StaffRole.ADMIN)
     users = await staff_db.list_users(request.app[STORAGE_KEY].sessions)
     return pages.users_page(
-        request, _viewer(identity), users, status=status, notice=_notice(request), error=error, typed_username=typed_username
+        request, Viewer.of(identity), users, status=status, notice=_notice(request), error=error, typed_username=typed_username
     )
 
 
@@ -669,7 +665,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         )
     return pages.audit_page(
         request,
-        _viewer(identity),
+        Viewer.of(identity),
         entries,
         total,
         actions=await reports.audit_actions(sessions),

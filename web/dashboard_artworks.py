@@ -92,10 +92,6 @@ def _redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def _viewer(identity: StaffIdentity) -> Viewer:
-    return Viewer(username=identity.username, role=identity.role, csrf_token=identity.csrf_token)
-
-
 def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
 
@@ -172,7 +168,7 @@ def _editor(
     return staff_pages.html(
         request,
         "staff/artwork.html",
-        viewer=_viewer(identity),
+        viewer=Viewer.of(identity),
         section=SECTION,
         status=status,
         record=record,
@@ -257,7 +253,7 @@ async def _list(
     return staff_pages.html(
         request,
         "staff/artworks.html",
-        viewer=_viewer(identity),
+        viewer=Viewer.of(identity),
         section=SECTION,
         status=status,
         records=[(record, _source(record)) for record in records],
@@ -423,7 +419,7 @@ async def confirm_delete(request: web.Request) -> web.StreamResponse:
     """A deletion is asked once more on its own page: the Delete button sits beside Disable in the list."""
     identity = require_login(request)
     record = await _record(request)
-    return staff_pages.html(request, "staff/artwork_delete.html", viewer=_viewer(identity), section=SECTION, record=record)
+    return staff_pages.html(request, "staff/artwork_delete.html", viewer=Viewer.of(identity), section=SECTION, record=record)
 
 
 @requires(StaffRole.ADMIN)

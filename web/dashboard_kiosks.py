@@ -45,10 +45,6 @@ def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
 
 
-def _viewer(identity: StaffIdentity) -> Viewer:
-    return Viewer(username=identity.username, role=identity.role, csrf_token=identity.csrf_token)
-
-
 def _ago(seconds: float) -> tuple[str, int]:
     """How long ago, as (unit, number): "s", "min" or "h"."""
     if seconds < 90:
@@ -81,7 +77,7 @@ async def _page(
     return staff_pages.html(
         request,
         "staff/kiosks.html",
-        viewer=_viewer(identity),
+        viewer=Viewer.of(identity),
         section=SECTION,
         status=status,
         booths=[_booth(request, kiosk) for kiosk in kiosks],
@@ -164,7 +160,7 @@ async def start_pairing(request: web.Request) -> web.StreamResponse:
     return staff_pages.html(
         request,
         "staff/kiosk_pairing.html",
-        viewer=_viewer(identity),
+        viewer=Viewer.of(identity),
         section=SECTION,
         kiosk_id=kiosk_id,
         link=link,

@@ -17,7 +17,6 @@ from aiohttp import web
 from babel.numbers import format_decimal
 
 from db import museum as museum_db
-from db.notify import SETTINGS_CHANNEL
 from db.models import StaffRole
 from kiosk.museum import LOGO_ROUTE, STYLESHEET_ROUTE, LogoRefusedError, MuseumIdentity, load_identity, prepare_logo
 from kiosk.settings import MAX_MUSEUM_NAME_CHARS, MUSEUM_FIELDS, SettingsError
@@ -46,7 +45,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
 
 async def apply_identity(app: web.Application) -> MuseumIdentity:
-    """Load the identity the settings in effect and the stored logo describe and hand it to what shows it: the compose pool (credit strips) and the pages (``identity``)."""
+    """Load the identity the settings in effect and the stored logo describe and hand it to what
+    shows it: the compose pool (credit strips) and the pages (``identity``)."""
     identity = await load_identity(app[STORAGE_KEY])
     app[POOL_KEY].use_identity(identity)
     app[PAGES_KEY].use_identity(identity.for_pages())
@@ -74,10 +74,6 @@ async def stylesheet(request: web.Request) -> web.Response:
 # --- The Museum page (admin) ---------------------------------------------------------------------------
 
 
-def _viewer(identity: StaffIdentity) -> staff_pages.Viewer:
-    return staff_pages.Viewer(identity.username, identity.role, identity.csrf_token)
-
-
 def _page(
     request: web.Request,
     identity: StaffIdentity,
@@ -92,7 +88,7 @@ def _page(
     return staff_pages.html(
         request,
         "staff/museum.html",
-        viewer=_viewer(identity),
+        viewer=staff_pages.Viewer.of(identity),
         section=PAGE,
         status=status,
         values=values | (typed or {}),
@@ -156,7 +152,7 @@ async def upload_logo(request: web.Request) -> web.StreamResponse:
         detail={"file": field.filename or "", "bytes": len(data)},
         actor=identity.username,
         now=datetime.now(timezone.utc),
-        notify=SETTINGS_CHANNEL if storage.shares_settings else None,
+        notify=storage.settings_channel,
     )
     await apply_identity(request.app)
     log.info("%s uploaded the museum's logo (%d bytes)", identity.username, len(data))
@@ -174,7 +170,7 @@ async def remove_logo(request: web.Request) -> web.StreamResponse:
             detail={},
             actor=identity.username,
             now=datetime.now(timezone.utc),
-            notify=SETTINGS_CHANNEL if storage.shares_settings else None,
+            notify=storage.settings_channel,
         )
         await apply_identity(request.app)
     raise web.HTTPSeeOther(f"{PAGE}?notice=logo-removed")

@@ -74,7 +74,7 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
     return staff_pages.html(
         request,
         "staff/queue.html",
-        viewer=Viewer(username=identity.username, role=identity.role, csrf_token=identity.csrf_token),
+        viewer=Viewer.of(identity),
         section=SECTION,
         status=status,
         hours=hours,

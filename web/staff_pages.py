@@ -5,12 +5,16 @@ cookie, the browser's Accept-Language, else the museum's default language."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from db.models import StaffRole
 from web.keys import PAGES_KEY, SETTINGS_KEY
 from web.staff_text import SECTIONS
+
+if TYPE_CHECKING:  # web.staff imports this module
+    from web.staff import StaffIdentity
 
 CSRF_FIELD = "csrf_token"
 
@@ -22,6 +26,11 @@ class Viewer:
     username: str
     role: StaffRole
     csrf_token: str
+
+    @classmethod
+    def of(cls, identity: StaffIdentity) -> Viewer:
+        """The page's viewer: the signed-in staff member."""
+        return cls(username=identity.username, role=identity.role, csrf_token=identity.csrf_token)
 
     @property
     def is_admin(self) -> bool:

@@ -43,7 +43,7 @@ async def _page(
     return staff_pages.html(
         request,
         "staff/tokens.html",
-        viewer=Viewer(username=identity.username, role=identity.role, csrf_token=identity.csrf_token),
+        viewer=Viewer.of(identity),
         section=SECTION,
         status=status,
         tokens=[(token, token.state(now).value) for token in tokens],
