@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.harmonization import Runner  # noqa: E402
+from bench.people_in_paintings import FaceChroma  # noqa: E402
 from bench.style_metric import StyleMetric  # noqa: E402
 from kiosk.engine import build_compositor, load_harmonizer  # noqa: E402
 from kiosk.models import ModelStore  # noqa: E402
@@ -238,9 +239,8 @@ def measure(case: Case, metric: StyleMetric, detector) -> dict[str, object]:
             result_chroma = chroma(result)
             checks = []
             for region in regions:
-                face_plain, face_after = float(plain_chroma[region].mean()), float(result_chroma[region].mean())
-                allowed_drop = max(0.0, face_plain - painting_chroma)
-                checks.append({"plain": face_plain, "after": face_after, "painting": painting_chroma, "ok": face_plain - face_after <= allowed_drop})
+                face = FaceChroma(painting_chroma, float(plain_chroma[region].mean()), float(result_chroma[region].mean()))
+                checks.append({"plain": face.plain, "after": face.after, "painting": face.painting, "ok": not face.greyed})
             figures["face_chroma"] = checks
         row["methods"][name] = figures
     return row

@@ -6,7 +6,8 @@ composed onto a 1920x1080 artwork, in the realistic and the painted look, throug
 worker runs it (decode .. JPEG encode). The baseline, measured in the same run, is MODNet's bare
 network inference at the same size: each look's `compose / baseline` ratio says what the whole
 pipeline costs in units of one network run on this machine now (the machine may be shared: the
-ratios travel better than the milliseconds).
+ratios travel better than the milliseconds). Faces are found on another thread while the matte is
+made: "faces (beside)" is not added to the whole, and "segmentation" lasts until both are done.
 
     .venv/bin/python bench/pipeline_speed.py [--runs N] [--json OUT] [--pool CAPTURES]
 """
@@ -36,12 +37,15 @@ from kiosk.models import ModelStore  # noqa: E402
 from kiosk.settings import LOOKS, Settings  # noqa: E402
 from pipeline.codec import decode_image, encode_image  # noqa: E402
 
+# Marks a stage that ran on another thread during another one (faces beside segmentation): not added up.
+BESIDE = " (beside)"
 SHARED_PHOTO = ROOT.parent / "shared/data/people/julia_trotti_17.jpg"
 # harmonize: fit and score four candidates, apply the best, texture and edge, for a 1920x1080 result.
-TARGETS_MS = {"segmentation": 700.0, "faces": 150.0, "harmonize": 400.0, "compose": 1500.0, "model_loading": 5000.0}
+TARGETS_MS = {"segmentation": 700.0, f"faces{BESIDE}": 150.0, "harmonize": 400.0, "compose": 1500.0, "model_loading": 5000.0}
 TARGET_RSS_MB = 1536.0
 # Stages of the pipeline itself (not the engine's bookkeeping: artwork cache, compositor lookup).
 NOT_COMPOSING = ("artwork", "models")
+
 
 
 def load_photo() -> tuple[np.ndarray, str]:
@@ -99,6 +103,8 @@ def main() -> None:
                 continue
             for stage, ms in result.composition.timings.ms.items():
                 stages[look].setdefault(stage, []).append(ms)
+            for stage, ms in result.composition.timings.beside.items():
+                stages[look].setdefault(f"{stage}{BESIDE}", []).append(ms)
             whole[look].append(total)
         if run:
             baseline.append(inference)
@@ -113,7 +119,9 @@ def main() -> None:
         "artwork_size": [1920, 1080],
         "runs": args.runs,
         "stages_ms": {k: round(v, 1) for k, v in realistic.items()},
-        "compose_ms": round(sum(ms for stage, ms in realistic.items() if stage not in NOT_COMPOSING + ("decode", "encode")), 1),
+        "compose_ms": round(
+            sum(ms for stage, ms in realistic.items() if stage not in NOT_COMPOSING + ("decode", "encode") and not stage.endswith(BESIDE)), 1
+        ),
         "compose_with_decode_encode_ms": round(statistics.median(whole["realistic"]), 1),
         "looks": {
             look: {

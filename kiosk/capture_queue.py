@@ -136,9 +136,10 @@ class QueuedComposer:
         """Never: the workers are other processes, and a dead one's job goes to another."""
         return False
 
-    def prepare(self, artwork: ArtworkSource) -> None:
+    def prepare(self, artwork: ArtworkSource, *, painted: bool) -> None:
         """Nothing: which worker takes the next capture is the queue's choice; each worker keeps the
-        styles it computed (stylize_style_cache_size), so an artwork costs its style once per worker."""
+        styles and reference regions it computed (stylize_style_cache_size), so an artwork costs them
+        once per worker."""
 
     async def prepared(self) -> None:
         """At once: nothing is readied here (prepare)."""

@@ -30,8 +30,7 @@ from pipeline.harmonize.score import HarmonyScorer
 from pipeline.looks import PaintedStage
 from pipeline.matting import ModnetSegmenter, Segmenter
 from pipeline.rmbg import RmbgSegmenter
-from pipeline.stylize import StyleCache
-from pipeline.types import Artwork, ArtworkSpec, Framing, NormBox, StageTimings
+from pipeline.types import Artwork, ArtworkSpec, BoundedCache, Framing, NormBox, StageTimings
 
 
 LEARNED_TARGETS_FILE = "target_stats.npz"
@@ -77,6 +76,7 @@ def load_harmonizer(settings: Settings, targets: str | None = None) -> Harmonize
         default_targets=targets,
         strength=settings.harmonize_strength,
         palette_guard=PaletteGuard() if targets == "fitted" else None,
+        references=BoundedCache(2 * settings.stylize_style_cache_size),
     )
 
 
@@ -122,6 +122,8 @@ class ComposeResult:
             "subject_box": list(subject.box),
             "placement": {"box": list(placement.box), "rect": list(placement.rect), "scale": round(placement.scale, 4)},
             "timings_ms": {stage: round(ms, 1) for stage, ms in self.composition.timings.ms.items()},
+            # Stages that ran on another thread during one of timings_ms's (not to be added to them).
+            "timings_beside_ms": {stage: round(ms, 1) for stage, ms in self.composition.timings.beside.items()},
         } | self._harmony_report()
 
     def _harmony_report(self) -> dict[str, object]:
@@ -161,7 +163,7 @@ class Engine:
         # the painted look, an artwork's painted strength, a re-run.
         self._other_compositors: dict[Harmonization, Compositor] = {}
         # Artworks' styles for the painted look, computed once per artwork and reference region.
-        self._styles = StyleCache(settings.stylize_style_cache_size)
+        self._styles = BoundedCache(settings.stylize_style_cache_size)
 
     @functools.cached_property
     def compositor(self) -> Compositor:
@@ -192,12 +194,17 @@ class Engine:
         with timings.measure("dummy_compose"):
             composition = self._compositor(painted)(decode_image(photo, max_pixels=self.settings.max_image_pixels), artwork, dummy)
             encode_image(composition.image, ".jpg")
-        return timings.ms | {f"dummy_{stage}": ms for stage, ms in dummy.ms.items()}
+        return timings.ms | {f"dummy_{stage}": ms for stage, ms in (dummy.ms | dummy.beside).items()}
 
-    def prepare(self, source: ArtworkSource) -> int:
-        """Ready ``source`` for a booth that chose it: the painting decoded and kept, and its style for
-        the painted look computed for every framing. Returns the styles computed (0: all were cached)."""
-        return self.painted_stage.prepare(self._artwork(source))
+    def prepare(self, source: ArtworkSource, framing: Framing, *, painted: bool) -> int:
+        """Ready ``source`` for a booth that chose it, for a visitor in ``framing``: the painting decoded
+        and kept, its reference regions described for colour and light and, if it may be ``painted``,
+        its style for the painted look computed. Returns how many were computed (0: all were cached)."""
+        artwork = self._artwork(source)
+        box = artwork.spec.boxes[framing].to_pixels(artwork.width, artwork.height)
+        harmonizer = self.compositor.harmonizer
+        described = harmonizer.prepare(artwork, box) if harmonizer is not None else 0
+        return described + (self.painted_stage.prepare(artwork, box) if painted else 0)
 
     def compose(
         self,

@@ -34,8 +34,8 @@ from pipeline.harmonize.palette import mean_chroma
 from pipeline.harmonize.reference import ring_around
 from pipeline.placement import composite_layer
 from pipeline.looks import PaintedStage, faces_moved
-from pipeline.stylize import StyleCache, StyleNetwork, Stylized, StylizeParams, image_identity
-from pipeline.types import Artwork, ArtworkSpec, Face, Framing, NormBox, Placement, StageTimings
+from pipeline.stylize import PaintingStyle, StyleNetwork, Stylized, StylizeParams
+from pipeline.types import Artwork, ArtworkSpec, BoundedCache, Face, Framing, NormBox, Placement, StageTimings, image_identity
 
 Look = Literal["realistic", "painted"]
 
@@ -73,7 +73,7 @@ class CompositeModels:
     small_face_detector: MtcnnFaceDetector  # down to composite_face_min_size_px, over the subject
     stylizer: StyleNetwork
     params: StylizeParams
-    styles: StyleCache = field(default_factory=StyleCache)
+    styles: BoundedCache[PaintingStyle] = field(default_factory=BoundedCache)
 
     @classmethod
     def load(cls, settings: Settings) -> CompositeModels:
@@ -90,7 +90,7 @@ class CompositeModels:
             small_face_detector=store.face_detector(settings.composite_face_min_size_px),
             stylizer=stylizer,
             params=stylize_params(settings),
-            styles=StyleCache(settings.stylize_style_cache_size),
+            styles=BoundedCache(settings.stylize_style_cache_size),
         )
 
 

@@ -200,7 +200,8 @@ class Settings:
     # for strokes no one sees at the size the photo is looked at).
     stylize_min_working_side: int = 384
     stylize_max_working_pixels: int = 360_000
-    # Painting styles (one vector per artwork and reference region) each process keeps.
+    # Painting styles (one vector per artwork and reference region) each process keeps; it keeps
+    # twice as many described reference regions for colour and light (two per artwork and framing).
     stylize_style_cache_size: int = 16
 
     # Empty: SQLite at <data_dir>/artbooth.db. Or postgresql://user:password@host/db for larger sites.

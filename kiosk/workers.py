@@ -31,6 +31,7 @@ from kiosk.looks import Harmonization
 from kiosk.museum import MuseumIdentity
 from kiosk.settings import Settings
 from pipeline.errors import PipelineError
+from pipeline.types import Framing
 
 if TYPE_CHECKING:  # the workers need no database code: kept out of their imports
     from kiosk.storage import SavedDownload, Storage
@@ -42,6 +43,8 @@ _worker_warm_up: dict[str, object] = {}  # what the worker's warm-up took, repor
 _worker_barrier = None  # every worker waits here in ComposePool.warm_up, so each one answers once
 # A worker waits this long at the warm-up barrier for the others (they load their models meanwhile).
 WARM_UP_BARRIER_TIMEOUT_S = 600
+# The framings an artwork a booth chose is readied for, the likeliest visitor first (prepare).
+PREPARE_ORDER = (Framing.HALF_BODY, Framing.CLOSE_UP, Framing.FULL_BODY)
 
 # From <linux/prctl.h>: the signal the kernel sends this process when its parent exits.
 _PR_SET_PDEATHSIG = 1
@@ -117,11 +120,12 @@ def _compose_in_worker(
     return ComposeOutcome(result.encoded, result.report())
 
 
-def _prepare_in_worker(artwork: ArtworkSource) -> tuple[int, float, str | None]:
-    """(styles computed, milliseconds, error or None) of readying ``artwork`` in this worker."""
+def _prepare_in_worker(artwork: ArtworkSource, framing: Framing, painted: bool) -> tuple[int, float, str | None]:
+    """(styles and reference regions computed, milliseconds, error or None) of readying ``artwork``
+    for a visitor in ``framing`` in this worker (Engine.prepare)."""
     start = time.perf_counter()
     try:
-        computed = _worker_engine.prepare(artwork)
+        computed = _worker_engine.prepare(artwork, framing, painted=painted)
     except (PipelineError, ArtBoothError) as exc:  # e.g. the painting's file went missing: the capture will say so
         return 0, (time.perf_counter() - start) * 1000.0, str(exc)
     return computed, (time.perf_counter() - start) * 1000.0, None
@@ -146,7 +150,7 @@ class Composer(Protocol):
     async def warm_up(self) -> list[dict[str, object]]: ...
     @property
     def broken(self) -> bool: ...
-    def prepare(self, artwork: ArtworkSource) -> None: ...
+    def prepare(self, artwork: ArtworkSource, *, painted: bool) -> None: ...
     async def prepared(self) -> None: ...
     async def compose(
         self, photo_bytes: bytes, artwork: ArtworkSource, *, harmonization: Harmonization | None = None
@@ -192,7 +196,8 @@ class ComposePool:
         # Artworks booths chose, readied in a worker one at a time (prepare): the one running, and
         # the newest one asked for since, which replaces any older one still waiting.
         self._preparing: asyncio.Task | None = None
-        self._prepare_next: ArtworkSource | None = None
+        self._prepare_next: tuple[ArtworkSource, bool] | None = None
+        self._captures = 0  # captures asked for and not yet answered: readying gives way to them
         self._broken = False
 
     def use_identity(self, identity: MuseumIdentity) -> None:
@@ -223,11 +228,13 @@ class ComposePool:
         public API, read defensively); a failed submission says so too."""
         return self._broken or bool(getattr(self._executor, "_broken", False))
 
-    def prepare(self, artwork: ArtworkSource) -> None:
-        """Ready ``artwork`` in a worker now (a booth chose it for the painted look): its painting
-        decoded and its style computed, so the visitor's capture does not pay for them. Runs beside
-        the captures, one at a time; a booth flicking through artworks readies only the newest."""
-        self._prepare_next = artwork
+    def prepare(self, artwork: ArtworkSource, *, painted: bool) -> None:
+        """Ready ``artwork`` in a worker now (a booth chose it): its painting decoded, its reference
+        regions described and, if it may be ``painted``, its style computed, so the visitor's capture
+        does not pay for them. One framing at a time (PREPARE_ORDER), each a short job beside the
+        captures; a booth flicking through artworks readies only the newest, and a capture asked for
+        meanwhile stops it (a visitor quicker than the countdown waited for all of it: about a second)."""
+        self._prepare_next = (artwork, painted)
         if self._preparing is None or self._preparing.done():
             self._preparing = asyncio.create_task(self._prepare_asked())
 
@@ -238,18 +245,28 @@ class ComposePool:
 
     async def _prepare_asked(self) -> None:
         loop = asyncio.get_running_loop()
-        while (artwork := self._prepare_next) is not None:
+        while (asked := self._prepare_next) is not None:
+            artwork, painted = asked
             self._prepare_next = None
-            try:
-                computed, ms, error = await loop.run_in_executor(self._executor, _prepare_in_worker, artwork)
-            except (BrokenExecutor, RuntimeError) as exc:  # a worker died, or the pool is closing: captures will say so
-                self._broken = self._broken or isinstance(exc, BrokenExecutor)
-                log.warning("artwork %s could not be readied: %s", artwork.spec.id, exc)
-                return
-            if error is None:
-                log.info("artwork %s ready for captures: %d styles computed in %.0f ms", artwork.spec.id, computed, ms)
-            else:
-                log.warning("artwork %s could not be readied: %s", artwork.spec.id, error)
+            computed, total_ms, readied = 0, 0.0, []
+            for framing in PREPARE_ORDER:
+                if self._prepare_next is not None or self._captures:
+                    break  # a newer choice replaces this one; a capture computes what it needs itself
+                try:
+                    count, ms, error = await loop.run_in_executor(self._executor, _prepare_in_worker, artwork, framing, painted)
+                except (BrokenExecutor, RuntimeError) as exc:  # a worker died, or the pool is closing: captures will say so
+                    self._broken = self._broken or isinstance(exc, BrokenExecutor)
+                    log.warning("artwork %s could not be readied: %s", artwork.spec.id, exc)
+                    return
+                if error is not None:
+                    log.warning("artwork %s could not be readied: %s", artwork.spec.id, error)
+                    break
+                computed, total_ms = computed + count, total_ms + ms
+                readied.append(framing.value)
+            log.info(
+                "artwork %s ready for captures (%s): %d styles and reference regions computed in %.0f ms",
+                artwork.spec.id, ", ".join(readied) or "none: a capture came first", computed, total_ms,
+            )
 
     async def compose(
         self, photo_bytes: bytes, artwork: ArtworkSource, *, harmonization: Harmonization | None = None
@@ -259,6 +276,7 @@ class ComposePool:
             raise PoolBusyError("the booth is busy with other photos; try again in a few seconds")
         async with self._slots:
             loop = asyncio.get_running_loop()
+            self._captures += 1
             try:
                 return await loop.run_in_executor(
                     self._executor,
@@ -271,6 +289,8 @@ class ComposePool:
             except BrokenExecutor:
                 self._broken = True  # /readyz says so from now on
                 raise
+            finally:
+                self._captures -= 1
 
     async def compose_photo(
         self,

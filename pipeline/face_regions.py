@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from pipeline.blur import wide_blur
 from pipeline.types import Face
 
 # The soft face mask: an ellipse this much larger than MTCNN's (tight) box, feathered by a share of its height.
@@ -16,6 +17,8 @@ FACE_ELLIPSE_SCALE = (0.62, 0.78)  # half-axes as shares of the box's width and 
 FACE_FEATHER = 0.18
 # The face's skin: the central part of MTCNN's box (eyes, nose, mouth and cheeks, no hair or background).
 SKIN_CORE_SHARE = 0.6
+# Below this the soft face mask is 0: the Gaussian's value at the 4 sigma it reached (exp(-8)).
+FACE_MASK_FLOOR = 3.4e-4
 
 
 def face_mask(shape: tuple[int, int], faces: Sequence[Face]) -> np.ndarray:
@@ -43,7 +46,10 @@ def face_mask(shape: tuple[int, int], faces: Sequence[Face]) -> np.ndarray:
     window = mask[wy0:wy1, wx0:wx1]
     for (cx, cy), axes in ellipses:
         cv2.ellipse(window, (cx - wx0, cy - wy0), axes, 0, 0, 360, 1.0, thickness=-1)
-    window[:] = np.clip(np.maximum(window, cv2.GaussianBlur(window, (0, 0), sigma)), 0.0, 1.0)
+    window[:] = np.clip(np.maximum(window, wide_blur(window, sigma)), 0.0, 1.0)
+    # Far from every face the map is exactly 0 (stages keep what lies outside ``> 0`` as it was),
+    # as the full-size Gaussian's cut-off at 4 sigma made it; the reduced-size blur leaves a faint tail.
+    window[window < FACE_MASK_FLOOR] = 0.0
     return mask
 
 

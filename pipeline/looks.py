@@ -5,7 +5,7 @@ best kept.
 The capture pipeline (pipeline/compose.py) and `artbooth harmonize` (kiosk/harmonize.py) both run
 it on a subject layer placed at a rect over a background image:
 
-    stage = PaintedStage(network, StyleCache(16), StylizeParams(strength=0.8))
+    stage = PaintedStage(network, BoundedCache(16), StylizeParams(strength=0.8))
     style, ready = stage.artwork_style(artwork, placement.box)  # cached per artwork and reference region
     painted = stage(artwork.image, placement.rect, layer, alpha, faces, style, score=..., style_ready=ready)
     painted.foreground                                   # the repainted layer, blended like any other
@@ -26,19 +26,18 @@ import numpy as np
 
 from pipeline.harmonize.harmonizer import choose
 from pipeline.harmonize.reference import reference_weights
+from pipeline.parallel import in_two_threads
 from pipeline.placement import composite_layer
 from pipeline.stylize import (
     CONTEXT_MARGIN,
     PaintingStyle,
-    StyleCache,
     StyleNetwork,
     Stylized,
     StylizeParams,
-    image_identity,
     painting_style,
     stylize,
 )
-from pipeline.types import Artwork, Face, ReferenceMode, StageTimings
+from pipeline.types import Artwork, BoundedCache, Face, ReferenceMode, StageTimings
 
 # The variants: shares of the repainting blended into the layer, the default (full) first.
 PAINTED_BLENDS = (1.0, 0.7, 0.4)
@@ -98,7 +97,7 @@ class PaintedStage:
     def __init__(
         self,
         network: StyleNetwork,
-        styles: StyleCache,
+        styles: BoundedCache[PaintingStyle],
         params: StylizeParams,
         blends: Sequence[float] = PAINTED_BLENDS,
     ) -> None:
@@ -122,15 +121,14 @@ class PaintedStage:
         e.g. prepared when a booth chose the artwork) rather than computed now."""
         mode = ReferenceMode.REGION if artwork.spec.reference_mode is ReferenceMode.REGION else ReferenceMode.RING
         region = artwork.spec.reference_region if mode is ReferenceMode.REGION else box
-        key = (artwork.spec.id, image_identity(artwork.image), mode.value, region)
+        key = (artwork.spec.id, artwork.identity, mode.value, region)
         ready = key in self.styles
         return self.style(key, artwork.image, lambda: reference_weights(artwork, box, mode)), ready
 
-    def prepare(self, artwork: Artwork) -> int:
-        """Compute the artwork's style for every framing's box now (a booth chose it: the visitor's
-        capture then finds it cached). Returns how many styles were computed rather than found."""
-        boxes = {artwork.spec.boxes[framing].to_pixels(artwork.width, artwork.height) for framing in artwork.spec.boxes}
-        return sum(not self.artwork_style(artwork, box)[1] for box in sorted(boxes))
+    def prepare(self, artwork: Artwork, box: tuple[int, int, int, int]) -> int:
+        """Compute the artwork's style for a subject placed at ``box`` now (a booth chose it: the
+        visitor's capture then finds it cached). Returns 1 if it was computed, 0 if found."""
+        return int(not self.artwork_style(artwork, box)[1])
 
     def __call__(
         self,
@@ -162,9 +160,10 @@ class PaintedStage:
                 return np.clip(np.rint(base + blend * change), 0, 255).astype(np.uint8)
 
             layers = {blend: blended(blend) for blend in self.blends}
+            scores = [None] * len(self.blends) if score is None else in_two_threads(score, layers.values())
             candidates = [
-                PaintedVariant(variant_name(blend), blend, None if score is None else float(score(layers[blend])))
-                for blend in self.blends
+                PaintedVariant(variant_name(blend), blend, None if rating is None else float(rating))
+                for blend, rating in zip(self.blends, scores)
             ]
             chosen = candidates[0] if score is None else choose(candidates)
         return Painted(

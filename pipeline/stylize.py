@@ -6,7 +6,7 @@ repaints a content image with a style vector. Around them:
 
 * **The painting's style** comes from its reference region (by default the paint around the
   placement box): a few square tiles of it, the tiles' uncovered corners inpainted, their vectors
-  averaged. It is computed once per artwork; the caller keeps it in a bounded ``StyleCache``.
+  averaged. It is computed once per artwork; the caller keeps it in a ``BoundedCache``.
 * **Strength** interpolates between the subject's own style vector and the painting's (the
   published control). At low strengths the repainted layer also fades towards the input, so
   strength 0 is the identity, bit for bit.
@@ -39,15 +39,14 @@ and scaled back to the composite's pixels.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
 import numpy as np
 
+from pipeline.blur import wide_blur
 from pipeline.face_regions import face_mask
 from pipeline.types import Face
 
@@ -131,7 +130,7 @@ class StylizeParams:
 
 @dataclass(frozen=True)
 class PaintingStyle:
-    """A painting's style, as the stage needs it; cache it per artwork (``StyleCache``)."""
+    """A painting's style, as the stage needs it; cache it per artwork (``pipeline.types.BoundedCache``)."""
 
     vector: np.ndarray  # (100,) float32
     stroke_px: float  # measured stroke length, painting pixels
@@ -150,40 +149,6 @@ class Stylized:
     working_scale: float  # working pixels per composite pixel (1.0 when nothing ran)
     working_size: tuple[int, int]  # (width, height) the transform ran at; (0, 0) when nothing ran
     strength: float
-
-
-class StyleCache:
-    """Painting styles by key (artwork id, image identity, region), the oldest dropped beyond ``size``."""
-
-    def __init__(self, size: int = 8) -> None:
-        if size < 1:
-            raise ValueError("a style cache holds at least one style")
-        self._size = size
-        self._styles: OrderedDict[Hashable, PaintingStyle] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._styles)
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._styles
-
-    def get(self, key: Hashable, compute: Callable[[], PaintingStyle]) -> PaintingStyle:
-        style = self._styles.get(key)
-        if style is None:
-            style = compute()
-            self._styles[key] = style
-            while len(self._styles) > self._size:
-                self._styles.popitem(last=False)
-        else:
-            self._styles.move_to_end(key)
-        return style
-
-
-def image_identity(image: np.ndarray) -> str:
-    """A digest of the pixels, for cache keys of images that have no file (about 3 ms per megapixel)."""
-    digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16)
-    digest.update(repr(image.shape).encode())
-    return digest.hexdigest()
 
 
 def stroke_length(painting: np.ndarray, weights: np.ndarray) -> float:
@@ -338,14 +303,13 @@ def stylize(
     # them out; colour and light already matched the subject's light to the painting. So the
     # luminance change is kept at the scale of strokes and only partly above it.
     tone_sigma = TONE_SCALE_STROKES * STROKE_TARGET_PX / scale
-    change[..., 0] -= TONE_KEEP * cv2.GaussianBlur(change[..., 0], (0, 0), tone_sigma)
+    change[..., 0] -= TONE_KEEP * wide_blur(change[..., 0], tone_sigma)
     change *= np.stack([luma_weight, chroma_weight, chroma_weight], axis=-1)
     blended = cv2.cvtColor(base + change, cv2.COLOR_YCrCb2RGB)
     blended = np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)
 
     image = composite.copy()
-    inside = alpha[y0:y1, x0:x1] > 0
-    image[y0:y1, x0:x1][inside] = blended[inside]
+    np.copyto(image[y0:y1, x0:x1], blended, where=(alpha[y0:y1, x0:x1] > 0)[..., None])
     return Stylized(image=image, working_scale=scale, working_size=(work_w, work_h), strength=params.strength)
 
 

@@ -7,11 +7,14 @@ arrays of shape (H, W) in [0, 1]; pixel boxes are (x0, y0, x1, y1) with x1, y1 e
 from __future__ import annotations
 
 import enum
+import functools
+import hashlib
 import time
-from contextlib import contextmanager
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from collections.abc import Mapping
-from typing import Any, Iterator
+from typing import Any, Generic, Iterator, TypeVar
 
 import numpy as np
 
@@ -126,6 +129,48 @@ class Artwork:
     def height(self) -> int:
         return int(self.image.shape[0])
 
+    @functools.cached_property
+    def identity(self) -> str:
+        """The image's digest (``image_identity``): what caches of its styles and reference regions key on."""
+        return image_identity(self.image)
+
+
+def image_identity(image: np.ndarray) -> str:
+    """A digest of the pixels, for cache keys of images that have no file (about 3 ms per megapixel)."""
+    digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16)
+    digest.update(repr(image.shape).encode())
+    return digest.hexdigest()
+
+
+Value = TypeVar("Value")
+
+
+class BoundedCache(Generic[Value]):
+    """Values by key, each computed once; the least recently used dropped beyond ``size``."""
+
+    def __init__(self, size: int = 8) -> None:
+        if size < 1:
+            raise ValueError("a bounded cache holds at least one value")
+        self._size = size
+        self._values: OrderedDict[Hashable, Value] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._values
+
+    def get(self, key: Hashable, compute: Callable[[], Value]) -> Value:
+        value = self._values.get(key)
+        if value is None:
+            value = compute()
+            self._values[key] = value
+            while len(self._values) > self._size:
+                self._values.popitem(last=False)
+        else:
+            self._values.move_to_end(key)
+        return value
+
 
 @dataclass(frozen=True)
 class Face:
@@ -170,14 +215,25 @@ class Placement:
 
 @dataclass(frozen=True)
 class StageTimings:
-    """Milliseconds per stage, in the order they ran."""
+    """Milliseconds per stage, in the order they ran: ``ms`` one after another (they add up to the
+    whole), ``beside`` the stages that ran on another thread during one of them (face detection
+    beside the matting)."""
 
     ms: dict[str, float] = field(default_factory=dict)
+    beside: dict[str, float] = field(default_factory=dict)
 
-    @contextmanager
-    def measure(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - start) * 1000.0
+    def measure(self, stage: str) -> AbstractContextManager[None]:
+        return _added_up(self.ms, stage)
+
+    def measure_beside(self, stage: str) -> AbstractContextManager[None]:
+        return _added_up(self.beside, stage)
+
+
+@contextmanager
+def _added_up(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """The milliseconds the block takes, added to ``timings[stage]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - start) * 1000.0

@@ -27,7 +27,7 @@ def test_pipeline_speed_runs_and_reports_every_stage(tmp_path, models_dir):
     assert finished.returncode == 0, finished.stderr
     assert "peak RSS" in finished.stdout
     figures = json.loads(report.read_text())
-    assert {"faces", "segmentation", "harmonize", "blend"} <= set(figures["stages_ms"])
+    assert {"faces (beside)", "segmentation", "harmonize", "blend"} <= set(figures["stages_ms"])
     assert figures["people"] >= 1 and figures["framing"] in ("close-up", "half-body", "full-body")
     assert figures["compose_with_decode_encode_ms"] > 0 and figures["peak_rss_mb"] > 0
 

@@ -65,9 +65,8 @@ def test_compose_json_reports_people_framing_faces_timings_and_output(env, write
     [face] = report["faces"]
     x0, y0, x1, y1 = face["box"]
     assert 150 < x0 < x1 < 320 and 20 < y0 < y1 < 230 and face["p"] > 0.95
-    assert {"decode", "faces", "segmentation", "foreground", "placement", "encode"} <= set(
-        report["timings_ms"]
-    )
+    assert {"decode", "segmentation", "foreground", "placement", "encode"} <= set(report["timings_ms"])
+    assert set(report["timings_beside_ms"]) == {"faces"}  # found beside the matting
     assert Image.open(out).size == (1920, 1080)
 
 

@@ -11,6 +11,7 @@ import skimage.data
 import torch
 
 from kiosk.harmonize import SubjectFaces
+from pipeline.blur import wide_blur
 from pipeline.face_regions import face_mask, faces_restored, lost_faces
 from pipeline.faces import MtcnnFaceDetector, non_max_suppression
 from pipeline.types import Face
@@ -260,3 +261,16 @@ def test_a_face_counts_as_lost_when_the_search_that_found_it_misses_it() -> None
     assert before.missing_from(SubjectFaces(whole=[], close=[marginal, clear])) == [marginal]
     assert before.missing_from(SubjectFaces(whole=[marginal], close=[marginal])) == [clear]
     assert before.missing_from(SubjectFaces(whole=[], close=[])) == [marginal, clear]  # each once
+
+
+@pytest.mark.parametrize("sigma", [1.5, 9.0, 54.0])
+def test_wide_blur_is_the_gaussian_blur_it_stands_for(sigma):
+    """A close-up face's feather is blurred at a reduced size; the map must come out as the full-size
+    blur would make it, edges included (a face cut by the photo's edge)."""
+    rng = np.random.default_rng(3)
+    image = np.zeros((420, 640), np.float32)
+    cv2.ellipse(image, (60, 200), (150, 190), 0, 0, 360, 1.0, thickness=-1)  # reaches past the left edge
+    cv2.ellipse(image, (420, 260), (90, 120), 0, 0, 360, 1.0, thickness=-1)
+    image += 0.05 * rng.random(image.shape, np.float32)
+    exact = cv2.GaussianBlur(image, (0, 0), sigma)
+    assert np.abs(wide_blur(image, sigma) - exact).max() < 0.01

@@ -131,6 +131,23 @@ def test_reference_modes_mark_the_whole_artwork_a_ring_or_the_staff_region():
     assert region[:25, :100].all() and region.sum() == 25 * 100
 
 
+def test_an_artworks_reference_regions_are_described_once_and_a_new_image_is_described_anew(session_settings):
+    """A booth captures into the same artwork all day: its reference regions are described once
+    (readied when the booth chooses it), and an artwork whose image changed is described again."""
+    harmonizer = load_harmonizer(session_settings)
+    starry = _starry_night_like()
+    box = starry.spec.boxes[Framing.HALF_BODY].to_pixels(starry.width, starry.height)
+    assert harmonizer.prepare(starry, box) == 2  # the ring and the whole artwork (the standard variants' two)
+    assert harmonizer.prepare(starry, box) == 0
+    described = harmonizer.reference(starry, box, ReferenceMode.RING)
+    assert harmonizer.reference(starry, box, ReferenceMode.RING) is described
+    fresh = harmonizer.describe(starry.image, reference_weights(starry, box, ReferenceMode.RING))
+    assert described.stats == fresh.stats and described.chroma == fresh.chroma
+    repainted = Artwork(starry.spec, starry.image[:, ::-1].copy())  # same id, another picture
+    assert harmonizer.prepare(repainted, box) == 2
+    assert harmonizer.reference(repainted, box, ReferenceMode.RING).stats != described.stats
+
+
 def test_a_sharp_subject_is_softened_to_a_soft_paintings_detail():
     rng = np.random.default_rng(3)
     sharp = np.clip(128 + rng.normal(0, 40, (200, 200, 3)), 0, 255).astype(np.uint8)

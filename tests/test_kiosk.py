@@ -204,8 +204,29 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
             # From here the booth's timers run on Playwright's clock: waiting out the idle time costs nothing.
             await page.clock.install()
             await page.evaluate(NOTE_CAPTURE_IDS)
+            # The capture is held on its way while we watch the camera: on the processing screen the
+            # booth stops sending its preview stream (its cores and the server's go to the capture).
+            capture_held = asyncio.get_running_loop().create_future()
+
+            async def hold_capture(route):
+                await capture_held
+                await route.continue_()
+
+            capture_path = "**/api/kiosks/booth-1/capture*"
+            await page.route(capture_path, hold_capture)
             await page.click('#look [data-look="realistic"]')
+            await page.wait_for_selector("#processing.active")
+            await asyncio.sleep(1.0)  # frames already on their way arrive
+            held_from = await camera_frames_in(http, server, as_booth)
+            await asyncio.sleep(1.5)
+            assert await camera_frames_in(http, server, as_booth) == held_from, "the camera kept streaming while composing"
+            capture_held.set_result(None)
             await page.wait_for_selector("#result.active", timeout=60_000)
+            await page.unroute(capture_path)
+            # ... and sends it again once the photo is shown.
+            resumed_from = await camera_frames_in(http, server, as_booth)
+            await asyncio.sleep(1.5)
+            assert await camera_frames_in(http, server, as_booth) > resumed_from + 10
             # The capture carried the booth's id for this press of the button (a retry sends it again).
             [capture_id] = await page.evaluate("window.sentCaptureIds")
             assert re.fullmatch("[0-9a-f]{32}", capture_id)
@@ -280,6 +301,12 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
     photo = cv2.imdecode(np.frombuffer(downloaded, np.uint8), cv2.IMREAD_COLOR)
     assert photo.shape[:2] == (1350, 1080)  # the velvet studio (the artwork chosen last), full resolution
     assert downloaded in [p.read_bytes() for p in booth_settings.resolved_photos_dir.rglob("*.jpg")]
+
+
+async def camera_frames_in(http, server, as_booth) -> int:
+    """How many camera frames the server has received from booth-1's preview stream."""
+    async with http.get(server.make_url("/api/kiosks/booth-1/stats"), headers=as_booth) as response:
+        return (await response.json())["preview"]["frames_in"]
 
 
 async def test_the_booth_reconnects_by_itself_when_its_connection_drops_but_not_once_revoked(server, http, camera_file):

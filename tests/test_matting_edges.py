@@ -109,3 +109,41 @@ def test_the_edge_band_carries_little_of_the_rooms_colour(compositor, person_at_
         f"{share:.1%} of the green wall's colour shows around the visitor's hair and arms "
         f"(before issue 12: {TODAY_ROOM_SHARE:.1%})"
     )
+
+
+def test_the_band_tiles_solved_together_give_each_tiles_own_solution():
+    """The edge band's tiles are solved as one block-diagonal system; each block must stop where a
+    solve of its own (scipy's cg, same tolerance, Jacobi-preconditioned) stops, blocks that need few
+    iterations as well as those that need many."""
+    import scipy.sparse
+    import scipy.sparse.linalg
+
+    from pipeline.matting import _block_conjugate_gradients
+
+    rng = np.random.default_rng(5)
+    systems, right_sides, starts = [], [], []
+    for size, coupling in ((40, 0.1), (300, 0.45), (7, 0.3), (120, 0.49)):
+        # Diagonally dominant and symmetric (a Laplacian plus a known part), conditioned differently per block.
+        off = scipy.sparse.random(size, size, density=0.05, random_state=rng, data_rvs=lambda n: -rng.random(n))
+        off = (off + off.T) * coupling
+        diagonal = np.asarray(-off.sum(axis=1)).ravel() + rng.uniform(0.05, 1.0, size)
+        systems.append(scipy.sparse.csr_matrix(off + scipy.sparse.diags(diagonal)))
+        right_sides.append(rng.standard_normal(size))
+        starts.append(rng.standard_normal(size) * 0.1)
+    together = _block_conjugate_gradients(
+        scipy.sparse.block_diag(systems, format="csr"),
+        np.concatenate(right_sides),
+        np.concatenate(starts),
+        np.array([len(b) for b in right_sides]),
+        tolerance=1e-3,
+    )
+    offset = 0
+    for system, rhs, start in zip(systems, right_sides, starts):
+        inverse = 1.0 / system.diagonal()
+        jacobi = scipy.sparse.linalg.LinearOperator(system.shape, matvec=lambda v, d=inverse: v * d, dtype=np.float64)
+        alone, info = scipy.sparse.linalg.cg(system, rhs, x0=start, rtol=1e-3, M=jacobi)
+        assert info == 0
+        mine = together[offset : offset + len(rhs)]
+        assert np.linalg.norm(rhs - system @ mine) <= 1e-3 * np.linalg.norm(rhs)
+        np.testing.assert_allclose(mine, alone, rtol=1e-6, atol=1e-9)
+        offset += len(rhs)

@@ -44,7 +44,8 @@ def test_astronaut_is_one_person_framed_half_body(compositor, astronaut, meadow)
     result = compositor(astronaut, meadow)
     assert result.subject.people == 1
     assert result.subject.framing is Framing.HALF_BODY
-    assert set(result.timings.ms) >= {"faces", "segmentation", "subject", "foreground", "placement"}
+    assert set(result.timings.ms) >= {"segmentation", "subject", "foreground", "placement"}
+    assert set(result.timings.beside) == {"faces"}  # found beside the matting
 
 
 def test_grace_hopper_is_one_person_framed_close_up(compositor, grace_hopper, meadow):

@@ -13,13 +13,13 @@ from pipeline.face_regions import face_mask
 from pipeline.harmonize.reference import ring_around
 from pipeline.stylize import (
     PaintingStyle,
-    StyleCache,
     StylizeParams,
     painting_style,
     stroke_length,
     stylize,
     working_scale,
 )
+from pipeline.types import BoundedCache
 
 # The synthetic painting's two colours (RGB): a saturated orange and a deep blue.
 ORANGE = (235, 120, 20)
@@ -150,7 +150,7 @@ def test_working_size_follows_the_painting_strokes():
 
 
 def test_style_cache_is_bounded_and_computes_once():
-    cache = StyleCache(size=2)
+    cache = BoundedCache(size=2)
     made: list[str] = []
 
     def maker(name: str):

@@ -394,8 +394,8 @@ async def choose_artwork(request: web.Request) -> web.Response:
         return _problem(404, str(exc))
     # The settings in effect: staff's dashboard change of the service's look counts from now.
     look = offered_look(record.look, request.app[STORAGE_KEY].settings)
-    if look != "realistic":  # the visitor may be painted in: ready the artwork's style before the countdown ends
-        request.app[POOL_KEY].prepare(await request.app[CATALOGUE_KEY].source_of(record))
+    # Ready the artwork before the countdown ends (its style too where the visitor may be painted in).
+    request.app[POOL_KEY].prepare(await request.app[CATALOGUE_KEY].source_of(record), painted=look != "realistic")
     return web.json_response({"artwork": artwork_id, "live": booths.peers.set_artwork(kiosk_id, artwork), "look": look})
 
 

@@ -21,7 +21,8 @@ from pipeline.harmonize.palette import PaletteGuard, guard_palette, mean_chroma
 from pipeline.harmonize.reference import reference_weights
 from pipeline.harmonize.stats import RegionStats, downsample_for_stats, region_stats
 from pipeline.harmonize.texture import TextureMatch, match_texture
-from pipeline.types import Artwork, Face, Placement, ReferenceMode
+from pipeline.parallel import in_two_threads
+from pipeline.types import Artwork, BoundedCache, Face, Placement, ReferenceMode
 
 # Candidates are fitted and scored on a copy of the subject and its surroundings this small.
 SCORING_PIXELS = 160_000
@@ -104,6 +105,7 @@ class Harmonizer:
         default_targets: str,
         strength: float = 1.0,
         palette_guard: PaletteGuard | None = None,
+        references: BoundedCache[Reference],
     ) -> None:
         self._targets = targets
         self._scorer = scorer
@@ -111,6 +113,9 @@ class Harmonizer:
         self.strength = strength
         # None: fitted operators are used as they come (no skin-hue or chroma floor).
         self.palette_guard = palette_guard
+        # The artworks' reference regions, described (about 40 ms each at 1920x1080): a booth
+        # captures into the same few artworks and boxes all day.
+        self._references = references
 
     def describe(self, image: np.ndarray, weights: np.ndarray) -> Reference:
         small_image, small_weights = downsample_for_stats(image, weights)
@@ -119,6 +124,22 @@ class Harmonizer:
             self._scorer.describe_reference(image, weights),
             mean_chroma(small_image, small_weights),
         )
+
+    def reference(self, artwork: Artwork, box: tuple[int, int, int, int], mode: ReferenceMode) -> Reference:
+        """The artwork's reference region for a subject placed at ``box``, described once."""
+        return self._references.get(
+            _reference_key(artwork, box, mode), lambda: self.describe(artwork.image, reference_weights(artwork, box, mode))
+        )
+
+    def prepare(self, artwork: Artwork, box: tuple[int, int, int, int]) -> int:
+        """Describe the artwork's reference regions for a subject placed at ``box`` now (a booth chose
+        it: the visitor's capture then finds them). Returns how many were described rather than found."""
+        modes = {variant.reference for variant in standard_variants(self.default_targets, artwork.spec.reference_mode, self.strength)}
+        described = 0
+        for mode in sorted(modes):
+            described += _reference_key(artwork, box, mode) not in self._references
+            self.reference(artwork, box, mode)
+        return described
 
     def score(self, composite: np.ndarray, alpha: np.ndarray, reference: Reference) -> float:
         """Harmony in [0, 1] of the foreground ``alpha`` marks in ``composite`` with ``reference``."""
@@ -139,8 +160,8 @@ class Harmonizer:
         fg = foreground.astype(np.float32) / 255.0
         current = region_stats(foreground, alpha)
         a = alpha[..., None]
-        scored = []
-        for variant in variants:
+
+        def fitted_and_scored(variant: Variant) -> ScoredVariant:
             reference = references[variant.reference]
             if variant.strength == 0.0:
                 params = IDENTITY
@@ -150,8 +171,9 @@ class Harmonizer:
                 if self.palette_guard is not None:
                     params = guard_palette(params, fg, alpha, reference.chroma, self.palette_guard, faces)
             composite = np.clip(np.rint(a * apply(fg, params) * 255.0 + (1.0 - a) * background), 0, 255)
-            scored.append(ScoredVariant(variant, params, self.score(composite.astype(np.uint8), alpha, reference)))
-        return scored
+            return ScoredVariant(variant, params, self.score(composite.astype(np.uint8), alpha, reference))
+
+        return in_two_threads(fitted_and_scored, variants)
 
     def score_layer(
         self, artwork: Artwork, placement: Placement, foreground: np.ndarray, alpha: np.ndarray, reference: Reference
@@ -177,10 +199,7 @@ class Harmonizer:
 
         ``faces``: the subject's faces in the layer's pixels (MTCNN's, moved and scaled with the subject)."""
         variants = standard_variants(self.default_targets, artwork.spec.reference_mode, self.strength)
-        modes = {variant.reference for variant in variants}
-        # The ring is always needed: texture is matched to the paint around the subject.
-        weights = {mode: reference_weights(artwork, placement.box, mode) for mode in modes | {ReferenceMode.RING}}
-        references = {mode: self.describe(artwork.image, weights[mode]) for mode in modes}
+        references = {variant.reference: self.reference(artwork, placement.box, variant.reference) for variant in variants}
         crop = _Crop.around(placement, artwork)
         background, small_foreground, small_alpha = crop.reduced(artwork.image, foreground, alpha)
         # The faces' skin, reduced as the layer is: the palette guard holds these pixels first.
@@ -188,7 +207,9 @@ class Harmonizer:
         candidates = self.candidates(background, small_foreground, small_alpha, references, variants, small_faces)
         chosen = choose(candidates)
         layer = foreground if chosen.params == IDENTITY else _to_uint8(apply(foreground, chosen.params))
-        layer, texture = match_texture(layer, alpha, artwork.image, weights[ReferenceMode.RING], faces)
+        # Texture is matched to the paint around the subject.
+        ring = reference_weights(artwork, placement.box, ReferenceMode.RING)
+        layer, texture = match_texture(layer, alpha, artwork.image, ring, faces)
         layer = decontaminate_edge(layer, alpha)
         return Harmonized(
             foreground=layer,
@@ -197,6 +218,12 @@ class Harmonizer:
             texture=texture,
             reference=references[artwork.spec.reference_mode],
         )
+
+
+def _reference_key(artwork: Artwork, box: tuple[int, int, int, int], mode: ReferenceMode) -> tuple[object, ...]:
+    """What a reference region depends on: the image, the mode and the box (ring) or staff's region."""
+    region = box if mode is ReferenceMode.RING else artwork.spec.reference_region if mode is ReferenceMode.REGION else None
+    return (artwork.identity, mode.value, region)
 
 
 def choose(candidates: Sequence[ScoredVariant]) -> ScoredVariant:

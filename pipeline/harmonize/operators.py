@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import cv2
 import numpy as np
 
 from pipeline.harmonize.stats import from_lab, to_lab
@@ -76,13 +77,20 @@ def highlight_weight(lightness: np.ndarray) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
+def gamma_power(values: np.ndarray, exponent: float) -> np.ndarray:
+    """``values ** exponent`` as float32, for values in [0, 1] (OpenCV's pow: a fifth of numpy's time,
+    which the palette guard's many small evaluations felt)."""
+    flat = np.ascontiguousarray(values, dtype=np.float32)
+    return cv2.pow(flat.reshape(1, -1), exponent).reshape(flat.shape)
+
+
 def apply_light(rgb: np.ndarray, params: OperatorParams) -> np.ndarray:
     """Steps 1-2 on RGB float32 in [0, 1]."""
     gains = np.asarray(params.wb_gains, np.float32) * np.float32(2.0**params.exposure_ev)
     if np.allclose(gains, 1.0):
         return rgb
-    linear = np.power(rgb, GAMMA, dtype=np.float32) * gains
-    return np.power(np.clip(linear, 0.0, 1.0), 1.0 / GAMMA, dtype=np.float32)
+    linear = gamma_power(rgb, GAMMA) * gains
+    return gamma_power(np.clip(linear, 0.0, 1.0), 1.0 / GAMMA)
 
 
 def apply_tone_and_colour(lab: np.ndarray, params: OperatorParams) -> np.ndarray:

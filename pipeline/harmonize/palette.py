@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.harmonize.fit import sample_indices
-from pipeline.harmonize.operators import GAMMA, OperatorParams, apply
+from pipeline.harmonize.operators import GAMMA, OperatorParams, apply, gamma_power
 from pipeline.harmonize.stats import to_lab
 
 
@@ -131,7 +131,7 @@ def keep_highlights(
     to those L-only operators, which keep colour."""
     if params.exposure_ev <= 0.0:
         return params
-    linear = np.power(foreground.reshape(-1, 3), GAMMA) * np.asarray(params.wb_gains, np.float32)
+    linear = gamma_power(foreground.reshape(-1, 3), GAMMA) * np.asarray(params.wb_gains, np.float32)
     bright = float(np.percentile(linear.max(axis=1)[weights.reshape(-1) > 0], guard.bright_percentile))
     limit = float(np.log2((guard.max_bright_level if level is None else level) / max(bright, 1e-4)))
     return dataclasses.replace(params, exposure_ev=max(0.0, min(params.exposure_ev, limit)))

@@ -422,6 +422,7 @@ async function capture() {
     const still = await grabStill().catch(() => null);
     if (still) form.append("photo", still, "still.jpg"); // without it the server uses the newest video frame
     show("processing");
+    holdCameraUpload(true);
     const response = await postCapture(form);
     const result = await response.json().catch(() => ({ error: TEXT.problem_text }));
     if (!response.ok) {
@@ -436,8 +437,32 @@ async function capture() {
   } catch (error) {
     showProblem(TEXT.problem_title, TEXT.problem_text, () => show("preview"));
   } finally {
+    holdCameraUpload(false);
     capturing = false;
     document.getElementById("shoot").disabled = !serverReachable;
+  }
+}
+
+// While the server composes, the camera's preview stream is not sent: the processing screen shows
+// no preview, and encoding it here and decoding it there took cores the capture needs (a booth
+// and its server often share one small machine). The server keeps the last camera frame. The
+// changes are chained: a sender takes one setParameters at a time.
+let cameraUploadChange = Promise.resolve();
+function holdCameraUpload(held) {
+  cameraUploadChange = cameraUploadChange.then(() => setCameraUpload(!held));
+  return cameraUploadChange;
+}
+
+async function setCameraUpload(active) {
+  const sender = peer && peer.getSenders().find((candidate) => candidate.track && candidate.track.kind === "video");
+  if (!sender) return;
+  try {
+    const parameters = sender.getParameters();
+    if (!parameters.encodings || !parameters.encodings.length) return;
+    parameters.encodings.forEach((encoding) => { encoding.active = active; });
+    await sender.setParameters(parameters);
+  } catch (error) {
+    console.info("the camera's upload could not be", active ? "resumed:" : "held:", error);
   }
 }
 

@@ -1,0 +1,17 @@
+"""Independent pieces of one stage run on two threads: the scoring of candidates is numpy and OpenCV
+work on arrays large enough to release the GIL, and a capture has two cores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def in_two_threads(function: Callable[[Item], Result], items: Iterable[Item]) -> list[Result]:
+    """``[function(item) for item in items]``, two at a time, in order."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as threads:
+        return list(threads.map(function, items))
