@@ -121,6 +121,8 @@ class ComposeResult:
             ],
             "subject_box": list(subject.box),
             "placement": {"box": list(placement.box), "rect": list(placement.rect), "scale": round(placement.scale, 4)},
+            # Faces the looks made greyer than the painting allows, given their own pixels back.
+            "faces_restored": self.composition.faces_restored,
             "timings_ms": {stage: round(ms, 1) for stage, ms in self.composition.timings.ms.items()},
             # Stages that ran on another thread during one of timings_ms's (not to be added to them).
             "timings_beside_ms": {stage: round(ms, 1) for stage, ms in self.composition.timings.beside.items()},

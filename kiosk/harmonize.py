@@ -27,7 +27,7 @@ import numpy as np
 
 from kiosk.errors import ArtBoothError, ExitCode
 from kiosk.settings import LOOKS, Settings
-from pipeline.face_regions import faces_restored, lost_faces
+from pipeline.face_regions import FACE_RESTORE_STEPS, SUBJECT_LEVEL, faces_restored, greyed_faces, lost_faces
 from pipeline.faces import MtcnnFaceDetector
 from pipeline.harmonize.harmonizer import Harmonized, Harmonizer
 from pipeline.harmonize.palette import mean_chroma
@@ -39,8 +39,6 @@ from pipeline.types import Artwork, ArtworkSpec, BoundedCache, Face, Framing, No
 
 Look = Literal["realistic", "painted"]
 
-# A mask pixel at least this opaque is part of the subject (for the checks and the face filter).
-SUBJECT_LEVEL = 0.5
 # Mask values below this are a lossy file's noise, not subject (4 of 255): they count as painting.
 MASK_NOISE_LEVEL = 4 / 255
 # Less paint than this share of the image left outside the mask is no painting to harmonize into.
@@ -50,10 +48,6 @@ MIN_PAINTING_SHARE = 0.01
 FILL_LONG_SIDE = 320
 # Faces are looked for in the subject's box and this share of its size around it.
 FACE_SEARCH_MARGIN = 0.1
-# A face the looks made MTCNN lose gets its own pixels back, in turn: (share of them, size of the
-# region as a multiple of the face's ellipse). Half first; all; then with its hair and neck, and
-# more of them (a marginal face, found at p 0.91, may need the head and shoulders around it).
-FACE_RESTORE_STEPS = ((0.5, 1.0), (1.0, 1.0), (1.0, 2.0), (1.0, 3.0))
 # The ring of paint must hold at least this many pixels to give the style; else all the paint does.
 MIN_RING_PIXELS = 4096
 
@@ -218,14 +212,14 @@ def harmonize_composite(
         # colour and the painting's, gets its own pixels back, step by step, until MTCNN finds
         # every face again and none is greyed.
         paint_chroma = mean_chroma(composite, (alpha == 0).astype(np.float32))
-        greyed = _greyed_faces(faces_before, composite, image, alpha, paint_chroma)
+        greyed = greyed_faces(faces_before, composite, image, alpha, paint_chroma)
         lost = found_before.missing_from(found_after)
         lost += lost_faces(greyed, lost)
         harmonized_image = image
         for share, grow in FACE_RESTORE_STEPS if lost else ():
             image = faces_restored(harmonized_image, composite, lost, share, grow)
             found_after = SubjectFaces.search(models, image, alpha, box)
-            if not found_before.missing_from(found_after) and not _greyed_faces(lost, composite, image, alpha, paint_chroma):
+            if not found_before.missing_from(found_after) and not greyed_faces(lost, composite, image, alpha, paint_chroma):
                 break
     return HarmonizedComposite(
         image=image,
@@ -300,26 +294,6 @@ class SubjectFaces:
         """The faces a search found here and the same search does not find in ``after``."""
         lost_close = lost_faces(self.close, after.close)
         return lost_close + lost_faces(lost_faces(self.whole, after.whole), lost_close)
-
-
-def _greyed_faces(
-    faces: Sequence[Face], before: np.ndarray, after: np.ndarray, alpha: np.ndarray, paint_chroma: float
-) -> list[Face]:
-    """The ``faces`` whose mean CIELAB chroma (over their box, on the subject) fell by more than the
-    painting's own greyness allows: a face may become as muted as the paint, never greyer."""
-    greyed = []
-    height, width = alpha.shape
-    for face in faces:
-        x0, y0 = max(int(face.box[0]), 0), max(int(face.box[1]), 0)
-        x1, y1 = min(int(np.ceil(face.box[2])), width), min(int(np.ceil(face.box[3])), height)
-        on_subject = (alpha[y0:y1, x0:x1] >= SUBJECT_LEVEL).astype(np.float32)
-        if not on_subject.any():
-            continue
-        own = mean_chroma(before[y0:y1, x0:x1], on_subject)
-        kept = mean_chroma(after[y0:y1, x0:x1], on_subject)
-        if own - kept > max(0.0, own - paint_chroma):
-            greyed.append(face)
-    return greyed
 
 
 def _on_subject(faces: Sequence[Face], alpha: np.ndarray) -> list[Face]:

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from pipeline.errors import NoPersonError
+from pipeline.face_regions import face_colour_kept
 from pipeline.harmonize.harmonizer import Harmonized, Harmonizer
 from pipeline.looks import Painted, PaintedStage, faces_moved
 from pipeline.matting import Segmenter, estimate_foreground
@@ -32,6 +33,7 @@ class Composition:
     harmonized: Harmonized | None  # None when composed without harmonization
     timings: StageTimings
     painted: Painted | None = None  # the painted look's stage; None for the realistic look
+    faces_restored: int = 0  # faces the looks greyed, given their own pixels back
 
     @property
     def look(self) -> str:
@@ -71,6 +73,7 @@ class Compositor:
             layer, alpha_layer = scaled_subject(foreground, subject, placement)
             faces_in_layer = faces_moved(subject.faces, subject.box, (layer.shape[1], layer.shape[0]))
         harmonized = None
+        plain_layer = layer
         if self._harmonizer is not None:
             with timings.measure("harmonize"):
                 harmonized = self._harmonizer(artwork, placement, layer, alpha_layer, faces=faces_in_layer)
@@ -84,10 +87,23 @@ class Compositor:
                 artwork.image, placement.rect, layer, alpha_layer, faces_in_layer, style, score, timings=timings, style_ready=ready
             )
             layer = painted.foreground
+        faces_restored = 0
+        if harmonized is not None and faces_in_layer:
+            # The looks may adapt a face's colour, never grey it: a face greyer than both its own
+            # colour and the painting's gets its own pixels back.
+            with timings.measure("face_colour"):
+                paint_chroma = self._harmonizer.paint_chroma(artwork, placement.box)
+                layer, faces_restored = face_colour_kept(layer, plain_layer, alpha_layer, faces_in_layer, paint_chroma)
         with timings.measure("blend"):
             image = composite_layer(artwork.image, layer, alpha_layer, placement.rect)
         return Composition(
-            image=image, subject=subject, placement=placement, harmonized=harmonized, timings=timings, painted=painted
+            image=image,
+            subject=subject,
+            placement=placement,
+            harmonized=harmonized,
+            timings=timings,
+            painted=painted,
+            faces_restored=faces_restored,
         )
 
     def cut_out(self, photo: np.ndarray, timings: StageTimings | None = None) -> tuple[Subject, np.ndarray]:

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from pipeline.blur import wide_blur
+from pipeline.harmonize.palette import mean_chroma
 from pipeline.types import Face
 
 # The soft face mask: an ellipse this much larger than MTCNN's (tight) box, feathered by a share of its height.
@@ -103,3 +104,56 @@ def faces_restored(
     weight = share * face_mask(changed.shape[:2], grown)[..., None]
     restored = changed.astype(np.float32) + weight * (original.astype(np.float32) - changed.astype(np.float32))
     return np.clip(np.rint(restored), 0, 255).astype(np.uint8)
+
+
+# How a face a stage made unrecognisable or greyed gets its own pixels back, step by step: the
+# share of the change undone and how large the ellipse is (hair and neck make a marginal face a face).
+FACE_RESTORE_STEPS = ((0.5, 1.0), (1.0, 1.0), (1.0, 2.0), (1.0, 3.0))
+# A pixel at least this opaque is part of the subject (for the checks and the face filter).
+SUBJECT_LEVEL = 0.5
+
+
+def greyed_faces(
+    faces: Sequence[Face],
+    before: np.ndarray,
+    after: np.ndarray,
+    alpha: np.ndarray,
+    paint_chroma: float,
+    *,
+    share: float = 1.0,
+) -> list[Face]:
+    """The ``faces`` whose mean CIELAB chroma (over the central ``share`` of their box, on the subject)
+    fell by more than the painting's own greyness allows: a face may become as muted as the paint
+    (``paint_chroma``), never greyer."""
+    greyed = []
+    height, width = alpha.shape
+    for face in faces:
+        x0, y0, x1, y1 = face.box
+        mx, my = (x1 - x0) * (1 - share) / 2, (y1 - y0) * (1 - share) / 2
+        x0, y0 = max(int(x0 + mx), 0), max(int(y0 + my), 0)
+        x1, y1 = min(int(np.ceil(x1 - mx)), width), min(int(np.ceil(y1 - my)), height)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        on_subject = (alpha[y0:y1, x0:x1] >= SUBJECT_LEVEL).astype(np.float32)
+        if not on_subject.any():
+            continue
+        own = mean_chroma(before[y0:y1, x0:x1], on_subject)
+        kept = mean_chroma(after[y0:y1, x0:x1], on_subject)
+        if own - kept > max(0.0, own - paint_chroma):
+            greyed.append(face)
+    return greyed
+
+
+def face_colour_kept(
+    changed: np.ndarray, original: np.ndarray, alpha: np.ndarray, faces: Sequence[Face], paint_chroma: float
+) -> tuple[np.ndarray, int]:
+    """``changed`` (a subject layer after the looks, RGB uint8) with every face the looks greyed
+    (``greyed_faces`` on the faces' skin, SKIN_CORE_SHARE of their boxes) given its own pixels from
+    ``original`` back, step by step (FACE_RESTORE_STEPS), until none is greyed; and how many were."""
+    greyed = greyed_faces(faces, original, changed, alpha, paint_chroma, share=SKIN_CORE_SHARE)
+    restored = changed
+    for share, grow in FACE_RESTORE_STEPS if greyed else ():
+        restored = faces_restored(changed, original, greyed, share, grow)
+        if not greyed_faces(greyed, original, restored, alpha, paint_chroma, share=SKIN_CORE_SHARE):
+            break
+    return restored, len(greyed)

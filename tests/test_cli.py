@@ -67,6 +67,7 @@ def test_compose_json_reports_people_framing_faces_timings_and_output(env, write
     assert 150 < x0 < x1 < 320 and 20 < y0 < y1 < 230 and face["p"] > 0.95
     assert {"decode", "segmentation", "foreground", "placement", "encode"} <= set(report["timings_ms"])
     assert set(report["timings_beside_ms"]) == {"faces"}  # found beside the matting
+    assert report["faces_restored"] == 0  # the meadow's colour leaves her face its own
     assert Image.open(out).size == (1920, 1080)
 
 

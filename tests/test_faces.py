@@ -274,3 +274,31 @@ def test_wide_blur_is_the_gaussian_blur_it_stands_for(sigma):
     image += 0.05 * rng.random(image.shape, np.float32)
     exact = cv2.GaussianBlur(image, (0, 0), sigma)
     assert np.abs(wide_blur(image, sigma) - exact).max() < 0.01
+
+
+def test_a_face_the_looks_greyed_gets_its_colour_back_and_nothing_else_changes():
+    """The capture pipeline's last check: a face made greyer than both its own colour and the
+    painting's gets its own pixels back (and the rest of the subject keeps the looks' change)."""
+    from pipeline.face_regions import face_colour_kept, greyed_faces
+    from pipeline.harmonize.palette import mean_chroma
+
+    original = np.full((400, 300, 3), (70, 90, 150), np.uint8)  # a blue jacket
+    cv2.ellipse(original, (150, 120), (60, 80), 0, 0, 360, (205, 150, 120), thickness=-1)  # warm skin
+    alpha = np.ones(original.shape[:2], np.float32)
+    face = Face(box=(100.0, 50.0, 200.0, 190.0), probability=0.99, landmarks=np.zeros((5, 2)))
+    grey = cv2.cvtColor(cv2.cvtColor(original, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    greyed = (0.2 * original + 0.8 * grey).astype(np.uint8)  # what a cast crossing the skin's colour does
+
+    skin = (slice(90, 150), slice(125, 175))
+    ones = np.ones((60, 50), np.float32)
+    own, muted = mean_chroma(original[skin], ones), mean_chroma(greyed[skin], ones)
+    vivid_painting = own + 10.0
+    assert greyed_faces([face], original, greyed, alpha, vivid_painting) == [face]
+    kept, restored = face_colour_kept(greyed, original, alpha, [face], vivid_painting)
+    assert restored == 1
+    assert mean_chroma(kept[skin], ones) > own - 1.0 > muted
+    assert np.array_equal(kept[380:, :], greyed[380:, :]), "far from the face the looks' change stays"
+
+    # A painting as grey as the greyed face allows it: nothing is given back.
+    unchanged, restored = face_colour_kept(greyed, original, alpha, [face], muted - 1.0)
+    assert restored == 0 and unchanged is greyed

@@ -131,10 +131,17 @@ class Harmonizer:
             _reference_key(artwork, box, mode), lambda: self.describe(artwork.image, reference_weights(artwork, box, mode))
         )
 
+    def paint_chroma(self, artwork: Artwork, box: tuple[int, int, int, int]) -> float:
+        """How colourful the painting is around a subject at ``box``: the larger of the whole artwork's
+        and its reference region's mean chroma (the floor a face may be muted to, never below)."""
+        modes = {ReferenceMode.ARTWORK, artwork.spec.reference_mode}
+        return max(self.reference(artwork, box, mode).chroma for mode in modes)
+
     def prepare(self, artwork: Artwork, box: tuple[int, int, int, int]) -> int:
         """Describe the artwork's reference regions for a subject placed at ``box`` now (a booth chose
         it: the visitor's capture then finds them). Returns how many were described rather than found."""
         modes = {variant.reference for variant in standard_variants(self.default_targets, artwork.spec.reference_mode, self.strength)}
+        modes.add(ReferenceMode.ARTWORK)  # paint_chroma's
         described = 0
         for mode in sorted(modes):
             described += _reference_key(artwork, box, mode) not in self._references
