@@ -23,7 +23,7 @@ from kiosk.settings import Settings
 from pipeline.codec import decode_image, encode_image, shrunk_to
 from pipeline.compose import Composition, Compositor
 from pipeline.harmonize.fit import match_reference
-from pipeline.harmonize.harmonizer import Harmonizer
+from pipeline.harmonize.harmonizer import Harmonizer, Reference
 from pipeline.harmonize.learned import LearnedTargets
 from pipeline.harmonize.palette import PaletteGuard
 from pipeline.harmonize.score import HarmonyScorer
@@ -62,12 +62,15 @@ def _package_weights(name: str) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
-def load_harmonizer(settings: Settings, targets: str | None = None) -> Harmonizer:
+def load_harmonizer(
+    settings: Settings, targets: str | None = None, *, references: BoundedCache[Reference] | None = None
+) -> Harmonizer:
     """The harmonizer with the target provider named by ``targets`` (default: the setting).
 
     ``fitted`` (paintings) is guarded: skin kept in skin hues, the subject no greyer than the
     painting. ``learned`` (photographic artworks) runs as trained: on photos the guard's floors
-    cost more than they save (Lalonde fMSE)."""
+    cost more than they save (Lalonde fMSE). ``references``: the described reference regions to
+    share with other harmonizers (they do not depend on targets or strength); by default its own."""
     targets = targets or settings.harmonize_targets
     providers = {"learned": LearnedTargets(_package_weights(LEARNED_TARGETS_FILE)), "fitted": match_reference}
     return Harmonizer(
@@ -76,8 +79,13 @@ def load_harmonizer(settings: Settings, targets: str | None = None) -> Harmonize
         default_targets=targets,
         strength=settings.harmonize_strength,
         palette_guard=PaletteGuard() if targets == "fitted" else None,
-        references=BoundedCache(2 * settings.stylize_style_cache_size),
+        references=references if references is not None else reference_cache(settings),
     )
+
+
+def reference_cache(settings: Settings) -> BoundedCache[Reference]:
+    """Described reference regions: two per artwork and framing (stylize_style_cache_size's count of those)."""
+    return BoundedCache(2 * settings.stylize_style_cache_size)
 
 
 def use_torch_threads(settings: Settings) -> None:
@@ -92,10 +100,12 @@ def use_torch_threads(settings: Settings) -> None:
         torch.set_num_threads(1)
 
 
-def build_compositor(settings: Settings, store: ModelStore | None = None) -> Compositor:
+def build_compositor(
+    settings: Settings, store: ModelStore | None = None, *, references: BoundedCache[Reference] | None = None
+) -> Compositor:
     store = store or ModelStore(settings)
     use_torch_threads(settings)
-    harmonizer = load_harmonizer(settings) if settings.harmonize else None
+    harmonizer = load_harmonizer(settings, references=references) if settings.harmonize else None
     return Compositor(build_capture_segmenter(settings, store), store.face_detector(), harmonizer)
 
 
@@ -164,14 +174,17 @@ class Engine:
         # The models shared with other harmonizers and looks: the defaults changed in the dashboard,
         # the painted look, an artwork's painted strength, a re-run.
         self._other_compositors: dict[Harmonization, Compositor] = {}
-        # Artworks' styles for the painted look, computed once per artwork and reference region.
+        # Artworks' styles for the painted look, computed once per artwork and reference region;
+        # their reference regions described for colour and light, shared by every harmonizer here
+        # (a booth's choice readies them for the dashboard's defaults as for the settings').
         self._styles = BoundedCache(settings.stylize_style_cache_size)
+        self._references = reference_cache(settings)
 
     @functools.cached_property
     def compositor(self) -> Compositor:
         """The realistic look as the settings say. Loaded on first use, so a bad photo or artwork
         is refused before seconds of model loading."""
-        return build_compositor(self.settings)
+        return build_compositor(self.settings, references=self._references)
 
     @functools.cached_property
     def painted_stage(self) -> PaintedStage:
@@ -249,7 +262,7 @@ class Engine:
                 harmonizer = self.compositor.harmonizer
             else:
                 settings = harmonization.applied_to(self.settings)
-                harmonizer = load_harmonizer(settings) if settings.harmonize else None
+                harmonizer = load_harmonizer(settings, references=self._references) if settings.harmonize else None
             painted = None
             if harmonization.look == "painted":
                 painted = self.painted_stage.with_strength(harmonization.stylize_strength)

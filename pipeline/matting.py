@@ -335,8 +335,8 @@ def _block_conjugate_gradients(
     inverse_diagonal = 1.0 / system.diagonal()
     direction = np.zeros_like(x)
     previous_rho = np.ones(len(sizes))
+    offsets = _offsets(sizes)
     for _ in range(10 * int(sizes.max())):
-        offsets = _offsets(sizes)
         active = np.sqrt(np.add.reduceat(residual * residual, offsets)) >= thresholds
         if not active.any():
             break

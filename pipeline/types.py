@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
@@ -146,13 +147,16 @@ Value = TypeVar("Value")
 
 
 class BoundedCache(Generic[Value]):
-    """Values by key, each computed once; the least recently used dropped beyond ``size``."""
+    """Values by key, each computed once; the least recently used dropped beyond ``size``. Safe to
+    share between threads (the preview's renderers share one harmonizer); two threads missing the
+    same key at once may both compute it."""
 
     def __init__(self, size: int = 8) -> None:
         if size < 1:
             raise ValueError("a bounded cache holds at least one value")
         self._size = size
         self._values: OrderedDict[Hashable, Value] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._values)
@@ -161,14 +165,16 @@ class BoundedCache(Generic[Value]):
         return key in self._values
 
     def get(self, key: Hashable, compute: Callable[[], Value]) -> Value:
-        value = self._values.get(key)
-        if value is None:
-            value = compute()
+        with self._lock:
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+                return value
+        value = compute()  # outside the lock: other keys are not held up meanwhile
+        with self._lock:
             self._values[key] = value
             while len(self._values) > self._size:
                 self._values.popitem(last=False)
-        else:
-            self._values.move_to_end(key)
         return value
 
 

@@ -441,7 +441,8 @@ class PreviewModels:
     interpreters are not: each keeps its input and activations between ``set_tensor`` and
     ``invoke``, so two connections rendering at once each need their own.
 
-    The capture's harmonizer (``harmonizer``) is shared too: it keeps no state between calls.
+    The capture's harmonizer (``harmonizer``) is shared too: it keeps only its thread-safe cache
+    of the artworks' described reference regions between calls.
     None when the preview shows the camera's colours (``preview_colour`` or ``harmonize`` off).
 
     Loading sets torch's thread count to ``preview_torch_threads`` (see that setting) for the

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from kiosk.engine import load_harmonizer
+from kiosk.engine import load_harmonizer, reference_cache
 from pipeline.harmonize.boundary import decontaminate_edge
 from pipeline.harmonize.fit import fit_operators
 from pipeline.harmonize.harmonizer import choose, standard_variants
@@ -146,6 +146,19 @@ def test_an_artworks_reference_regions_are_described_once_and_a_new_image_is_des
     repainted = Artwork(starry.spec, starry.image[:, ::-1].copy())  # same id, another picture
     assert harmonizer.prepare(repainted, box) == 2
     assert harmonizer.reference(repainted, box, ReferenceMode.RING).stats != described.stats
+
+
+def test_harmonizers_sharing_a_cache_describe_an_artwork_once(session_settings):
+    """The engine's harmonizers (the settings', the dashboard's defaults, the learned targets) share
+    one cache: a booth's choice readies the artwork for whichever composes the photo."""
+    shared = reference_cache(session_settings)
+    fitted = load_harmonizer(session_settings, targets="fitted", references=shared)
+    learned = load_harmonizer(session_settings, targets="learned", references=shared)
+    starry = _starry_night_like()
+    box = starry.spec.boxes[Framing.CLOSE_UP].to_pixels(starry.width, starry.height)
+    assert fitted.prepare(starry, box) == 2
+    assert learned.prepare(starry, box) == 0
+    assert learned.reference(starry, box, ReferenceMode.RING) is fitted.reference(starry, box, ReferenceMode.RING)
 
 
 def test_a_sharp_subject_is_softened_to_a_soft_paintings_detail():

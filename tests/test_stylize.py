@@ -181,3 +181,27 @@ def test_dark_clothes_stay_darker_than_the_paint(scene, painted):
     painting_lightness = float(lightness(composite)[paint].mean())
     after = float(lightness(result.image)[dark].mean())
     assert after < painting_lightness - 8, f"dark clothes L* {after:.1f} against the paint's {painting_lightness:.1f}"
+
+
+def test_a_bounded_cache_shared_by_threads_keeps_its_bound_and_its_values():
+    """The preview's renderers share one harmonizer and its cache: threads reading, adding and
+    dropping at once never break it."""
+    import threading
+
+    cache: BoundedCache[int] = BoundedCache(size=3)
+    errors: list[BaseException] = []
+
+    def use(offset: int) -> None:
+        try:
+            for i in range(2000):
+                key = (offset + i) % 7
+                assert cache.get(key, lambda: key * 10) == key * 10
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=use, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(cache) == 3
