@@ -236,6 +236,8 @@ class PreviewTrack(MediaStreamTrack):
         while True:
             await self._rendering_allowed.wait()
             camera_frame = await self._mailbox.take()
+            if not self._rendering_allowed.is_set():
+                continue  # paused while waiting for the frame (a capture began): none starts now
             try:
                 camera_rgb, preview, elapsed_ms = await loop.run_in_executor(
                     self._executor, self._render, camera_frame

@@ -386,8 +386,12 @@ async def test_a_paused_preview_keeps_flowing_without_rendering_and_resumes(
         for _ in range(3):
             await asyncio.wait_for(track.recv(), 20)
         track.pause_rendering(True)
-        await asyncio.wait_for(track.recv(), 20)  # a render already under way may still finish
-        rendered = track.stats().frames_rendered
+        # A render already under way may still finish (none starts after the pause): wait until it has.
+        rendered = -1
+        while track.stats().frames_rendered != rendered:
+            rendered = track.stats().frames_rendered
+            await asyncio.wait_for(track.recv(), 20)
+            await asyncio.sleep(0.5)
         for _ in range(10):
             await asyncio.wait_for(track.recv(), 20)
         paused = track.stats()

@@ -176,8 +176,9 @@ async def _take_up_stored_settings(app: web.Application) -> None:
     """Put the stored dashboard settings in effect here after any node changed them: what the
     dashboard's pages do after a change made on this node."""
     await app[STORAGE_KEY].reload_settings()
-    await dashboard.apply_settings(app)
-    await dashboard_museum.apply_identity(app)
+    # Side by side: the museum's name and colours (what visitors see at once) need not wait for the
+    # harmonizer's weights to be read in a thread, which a busy machine can hold up for a second.
+    await asyncio.gather(dashboard.apply_settings(app), dashboard_museum.apply_identity(app))
 
 
 async def gallery_page(request: web.Request) -> web.Response:
