@@ -150,6 +150,11 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
         browser = await _browser(playwright, *fake_camera_args(camera_file))
         try:
             page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+            # The booth's timers run on Playwright's clock (in real time until the test moves it on), so
+            # waiting out the idle time costs nothing. Installed before the page loads, as Playwright asks:
+            # a timer the page set before the clock came could not be cleared through it, and an idle
+            # timeout from the look screen would still send the booth back to the attract screen.
+            await page.clock.install()
             # The folder's artwork, enabled, is in the carousel (the demos step aside for a real artwork)
             # under its literal title, hostile text and all; disabled again for the demo this test uses.
             catalogue = server.app[CATALOGUE_KEY]
@@ -201,8 +206,6 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
             await page.click("#agree")
             # The demos leave the look to the visitor (settings.look): two big buttons before the countdown.
             assert await page.text_content("#look h2") == "Comment voulez-vous apparaître ?"
-            # From here the booth's timers run on Playwright's clock: waiting out the idle time costs nothing.
-            await page.clock.install()
             await page.evaluate(NOTE_CAPTURE_IDS)
             # The capture is held on its way while we watch the camera: on the processing screen the
             # booth stops sending its preview stream (its cores and the server's go to the capture).
@@ -260,8 +263,9 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
             )
 
             # "Terminé": the next visitor finds the booth in the museum's language.
-            await page.click("#done")
-            await page.wait_for_function("document.documentElement.lang === 'en' && document.body.dataset.screen === 'attract'")
+            async with page.expect_navigation(url=f"**/kiosk/booth-1"):
+                await page.click("#done")
+            assert await page.evaluate("[document.documentElement.lang, document.body.dataset.screen]") == ["en", "attract"]
 
             # The server cannot be reached (a cable pulled): at its next heartbeat, brought forward on
             # Playwright's clock, the booth says it is unavailable and a touch starts nothing.
