@@ -16,6 +16,7 @@ among them.
 from __future__ import annotations
 
 import io
+import math
 import re
 import warnings
 
@@ -28,8 +29,13 @@ from pipeline.errors import EmptyImageError, ImageTooLargeError, NotAnImageError
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
-def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
+def decode_image(data: bytes, *, max_pixels: int, long_side_at_least: int | None = None) -> np.ndarray:
     """Decode ``data`` to an RGB uint8 array with the EXIF orientation applied.
+
+    ``long_side_at_least``: only a picture that large is needed (a thumbnail), so a JPEG is decoded
+    at the smallest of its built-in reductions (1/2, 1/4, 1/8) whose long side is still at least
+    that; every pixel of the file is still read, so a damaged one is refused as in full. Other
+    formats decode in full.
 
     Raises only the pipeline's image errors: EmptyImageError, NotAnImageError (no format we
     know), ImageTooLargeError, and TruncatedImageError for a file whose format we know but whose
@@ -37,6 +43,13 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
     """
     image = _open(data, max_pixels=max_pixels)
     width, height = image.size
+    if long_side_at_least is not None and image.format == "JPEG":
+        scale = min(1.0, long_side_at_least / max(width, height))
+        try:
+            # Pillow picks the reduction that keeps both sides at least this size.
+            image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
+        except Exception:
+            raise TruncatedImageError("its header cannot be read") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

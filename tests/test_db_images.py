@@ -11,7 +11,8 @@ from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
 from db.images import THUMBNAIL_LONG_SIDE, prepare_photo_files, strip_metadata
 from imagefiles import encoded, with_exif_orientation
-from pipeline.errors import NotAnImageError
+from pipeline.codec import decode_image, encode_image
+from pipeline.errors import ImageTooLargeError, NotAnImageError
 
 MAX_PIXELS = 40_000_000
 
@@ -114,3 +115,67 @@ def test_prepared_files_are_clean_with_a_thumbnail_of_the_long_side():
 def test_a_non_image_is_refused():
     with pytest.raises(NotAnImageError):
         strip_metadata(b"definitely not an image", max_pixels=MAX_PIXELS)
+
+
+def test_the_engines_own_jpeg_is_kept_byte_for_byte_with_its_thumbnail():
+    # The engine encodes its results with nothing but pixels in them: a second encoding would only
+    # lose quality (and time, with the visitor waiting for the QR code).
+    picture = gradient(1920, 1080)
+    result = encode_image(picture, ".jpg")
+    files = prepare_photo_files(result, None, max_pixels=MAX_PIXELS)
+    assert files.result == result
+    assert_metadata_free(files.result)
+    assert_metadata_free(files.thumbnail)
+    with Image.open(io.BytesIO(files.thumbnail)) as thumbnail:
+        assert thumbnail.size == (THUMBNAIL_LONG_SIDE, 270)
+        shown = np.asarray(thumbnail.convert("RGB"), np.int16)
+    expected = np.asarray(Image.fromarray(picture).resize((THUMBNAIL_LONG_SIDE, 270), Image.Resampling.LANCZOS), np.int16)
+    assert np.abs(shown - expected).mean() < 3
+
+
+def _after_header(jpeg: bytes, segment: bytes) -> bytes:
+    """``jpeg`` (as the engine writes it: start, then its 18-byte JFIF header) with ``segment`` after that header."""
+    assert jpeg[2:4] == b"\xff\xe0" and jpeg[4:6] == b"\x00\x10"
+    return jpeg[:20] + segment + jpeg[20:]
+
+
+def _segment(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
+
+
+@pytest.mark.parametrize(
+    "hide",
+    [
+        pytest.param(lambda jpeg: _after_header(jpeg, _segment(0xFE, b"taken at 52.36N 4.89E")), id="comment"),
+        pytest.param(lambda jpeg: _after_header(jpeg, _segment(0xE1, b"Exif\x00\x00PhoneMaker 52.36N")), id="exif"),
+        pytest.param(lambda jpeg: _after_header(jpeg, _segment(0xED, b"Photoshop 3.0\x00PhoneMaker")), id="iptc"),
+        pytest.param(lambda jpeg: jpeg + b"PhoneMaker 52.36N", id="bytes after the end"),
+        pytest.param(
+            # A JFIF header that carries a 1x1 thumbnail of its own.
+            lambda jpeg: jpeg[:2] + _segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x01\x01" + b"52.") + jpeg[20:],
+            id="jfif thumbnail",
+        ),
+        pytest.param(
+            # Between the scans of a progressive JPEG, where a reader of the header alone would not look.
+            lambda jpeg: _between_scans(encoded(gradient(320, 240), "JPEG", quality=90, progressive=True), _segment(0xFE, b"PhoneMaker")),
+            id="between scans",
+        ),
+    ],
+)
+def test_a_result_with_anything_but_pixels_in_it_is_encoded_again(hide):
+    result = hide(encode_image(gradient(320, 240), ".jpg"))
+    files = prepare_photo_files(result, None, max_pixels=MAX_PIXELS)
+    assert files.result != result
+    assert_metadata_free(files.result)
+    assert b"52.3" not in files.result and b"PhoneMaker" not in files.result
+    assert np.abs(decode_image(files.result, max_pixels=MAX_PIXELS).astype(np.int16) - gradient(320, 240)).mean() < 3
+
+
+def _between_scans(jpeg: bytes, segment: bytes) -> bytes:
+    second_scan = jpeg.index(b"\xff\xda", jpeg.index(b"\xff\xda") + 2)
+    return jpeg[:second_scan] + segment + jpeg[second_scan:]
+
+
+def test_a_kept_result_is_still_held_to_the_pixel_limit():
+    with pytest.raises(ImageTooLargeError):
+        prepare_photo_files(encode_image(gradient(400, 300), ".jpg"), None, max_pixels=400 * 300 - 1)

@@ -263,7 +263,7 @@ async def test_a_visitor_sees_the_preview_takes_a_photo_and_downloads_it_from_th
             )
 
             # "Terminé": the next visitor finds the booth in the museum's language.
-            async with page.expect_navigation(url=f"**/kiosk/booth-1"):
+            async with page.expect_navigation(url="**/kiosk/booth-1"):
                 await page.click("#done")
             assert await page.evaluate("[document.documentElement.lang, document.body.dataset.screen]") == ["en", "attract"]
 
