@@ -5,7 +5,6 @@ painterly stage (pipeline/looks.py) -> blend."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,6 +15,7 @@ from pipeline.face_regions import face_colour_kept
 from pipeline.harmonize.harmonizer import Harmonized, Harmonizer
 from pipeline.looks import Painted, PaintedStage, faces_moved
 from pipeline.matting import Segmenter, estimate_foreground
+from pipeline.parallel import side_by_side
 from pipeline.placement import composite_layer, plan_placement, scaled_subject
 from pipeline.subject import find_subject
 from pipeline.types import Artwork, Face, Placement, StageTimings, Subject
@@ -112,11 +112,8 @@ class Compositor:
         timings = timings if timings is not None else StageTimings()
         # Faces are found beside the matting, on the other core: MTCNN runs on one torch thread,
         # and the matte's edge solve on one Python thread.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces") as beside:
-            detection = beside.submit(self._detect_faces, photo, timings)
-            with timings.measure("segmentation"):  # until the faces are found too
-                alpha = self._segmenter(photo)
-                faces = detection.result()
+        with timings.measure("segmentation"):  # until the faces are found too
+            faces, alpha = side_by_side(lambda: self._detect_faces(photo, timings), lambda: self._segmenter(photo))
         if not faces:
             raise NoPersonError()
         with timings.measure("subject"):

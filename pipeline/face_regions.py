@@ -57,14 +57,24 @@ def face_mask(shape: tuple[int, int], faces: Sequence[Face]) -> np.ndarray:
 def face_core(shape: tuple[int, int], faces: Sequence[Face]) -> np.ndarray:
     """1 on the central SKIN_CORE_SHARE of each face box (what is surely the face's skin), else 0; float32."""
     core = np.zeros(shape, np.float32)
-    height, width = shape
     for face in faces:
-        x0, y0, x1, y1 = face.box
-        mx, my = (x1 - x0) * (1 - SKIN_CORE_SHARE) / 2, (y1 - y0) * (1 - SKIN_CORE_SHARE) / 2
-        cx0, cy0 = int(np.clip(round(x0 + mx), 0, width)), int(np.clip(round(y0 + my), 0, height))
-        cx1, cy1 = int(np.clip(round(x1 - mx), 0, width)), int(np.clip(round(y1 - my), 0, height))
-        core[cy0:cy1, cx0:cx1] = 1.0
+        x0, y0, x1, y1 = central_box(face, SKIN_CORE_SHARE, shape)
+        core[y0:y1, x0:x1] = 1.0
     return core
+
+
+def central_box(face: Face, share: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The central ``share`` of the face's box (in width and height), in whole pixels within an image
+    of ``shape``; empty (x0 >= x1 or y0 >= y1) where the face lies outside it."""
+    height, width = shape
+    x0, y0, x1, y1 = face.box
+    mx, my = (x1 - x0) * (1 - share) / 2, (y1 - y0) * (1 - share) / 2
+    return (
+        int(np.clip(round(x0 + mx), 0, width)),
+        int(np.clip(round(y0 + my), 0, height)),
+        int(np.clip(round(x1 - mx), 0, width)),
+        int(np.clip(round(y1 - my), 0, height)),
+    )
 
 
 # Two boxes are the same face when they overlap by at least this share (intersection over union).
@@ -126,12 +136,8 @@ def greyed_faces(
     fell by more than the painting's own greyness allows: a face may become as muted as the paint
     (``paint_chroma``), never greyer."""
     greyed = []
-    height, width = alpha.shape
     for face in faces:
-        x0, y0, x1, y1 = face.box
-        mx, my = (x1 - x0) * (1 - share) / 2, (y1 - y0) * (1 - share) / 2
-        x0, y0 = max(int(x0 + mx), 0), max(int(y0 + my), 0)
-        x1, y1 = min(int(np.ceil(x1 - mx)), width), min(int(np.ceil(y1 - my)), height)
+        x0, y0, x1, y1 = central_box(face, share, alpha.shape)
         if x0 >= x1 or y0 >= y1:
             continue
         on_subject = (alpha[y0:y1, x0:x1] >= SUBJECT_LEVEL).astype(np.float32)

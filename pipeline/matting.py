@@ -304,15 +304,16 @@ def _solve_windows(windows: list[_Window]) -> list[np.ndarray]:
         starts.append(window.start.ravel()[unknown].astype(np.float64))
     if not systems:
         return []
+    sizes = np.array([len(b) for b in right_sides])
     solutions = _block_conjugate_gradients(
         scipy.sparse.block_diag(systems, format="csr"),
         np.concatenate(right_sides),
         np.concatenate(starts),
-        np.array([len(b) for b in right_sides]),
+        sizes,
         tolerance=_BAND_TOLERANCE,
     )
     solved = []
-    for window, solution in zip(windows, np.split(solutions, np.cumsum([len(b) for b in right_sides])[:-1])):
+    for window, solution in zip(windows, np.split(solutions, np.cumsum(sizes)[:-1])):
         alpha = window.trimap.ravel().copy()
         alpha[window.trimap.ravel() == 0.5] = np.clip(solution, 0.0, 1.0)
         solved.append(alpha.reshape(window.trimap.shape))
@@ -331,11 +332,11 @@ def _block_conjugate_gradients(
     solution = start.copy()
     rows = np.arange(len(rhs))  # the unknowns of the system being iterated, in the whole one
     x, residual = start.copy(), rhs - system @ start
-    thresholds = tolerance * np.sqrt(np.add.reduceat(rhs * rhs, _offsets(sizes)))
+    offsets = _offsets(sizes)
+    thresholds = tolerance * np.sqrt(np.add.reduceat(rhs * rhs, offsets))
     inverse_diagonal = 1.0 / system.diagonal()
     direction = np.zeros_like(x)
     previous_rho = np.ones(len(sizes))
-    offsets = _offsets(sizes)
     for _ in range(10 * int(sizes.max())):
         active = np.sqrt(np.add.reduceat(residual * residual, offsets)) >= thresholds
         if not active.any():
